@@ -64,7 +64,8 @@ HWY_INLINE hn::Vec<DH> demote(DH dh, VD v) {
 }
 
 // One group of G pixels: X = samples in frame order, S = sorted (n rows of G
-// floats each), K1/K2 = prefix sums of one half ((n + 1) rows of H doubles).
+// floats each), K = prefix sums of each half (K1, K2: (n + 1) rows of H doubles
+// each, per half).
 struct Group {
   const PixelRule& rule;
   const PixelBlock& block;
@@ -72,8 +73,7 @@ struct Group {
   size_t G, H;
   float* X;
   float* S;
-  double* K1;
-  double* K2;
+  double* K;
   bool all_finite;  // no NaN or inf in the group: uniform ranges, no gathers for them
   // Outputs of the group, G lanes.
   float* image;
@@ -82,75 +82,162 @@ struct Group {
   int32_t* high;
 };
 
-// The statistics of one half of a group's lanes.
+// The statistics of one half of a group's lanes. Rejection narrows each
+// lane's sorted range [a, b) by counting, over the whole group at once, the
+// samples below and up to this iteration's bounds (count_within): no walk
+// from sample to sample, no chain of indexed loads.
 class HalfLanes {
  public:
-  HalfLanes(const Group& g, size_t half) : g_(g), half_(half), sorted_(g.S + half * g.H) {}
+  HalfLanes(const Group& g, size_t half)
+      : g_(g),
+        half_(half),
+        sorted_(g.S + half * g.H),
+        k1_(g.K + half * 2 * static_cast<size_t>(g.n + 1) * g.H),
+        k2_(k1_ + static_cast<size_t>(g.n + 1) * g.H) {}
 
-  void run() {
-    const PixelRule& rule = g_.rule;
+  // Finite ranges, the first centre c0 and the prefix sums; every lane with
+  // at least 3 finite samples starts active.
+  void prepare() {
     const VD zero = hn::Zero(dd_), one = hn::Set(dd_, 1.0);
-    const VD n = hn::Set(dd_, static_cast<double>(g_.n));
-    VD f0 = zero, nf = n, nan = zero;
+    f0_ = zero;
+    nf_ = count_;
+    nan_ = zero;
     if (!g_.all_finite) {
-      nf = zero;
+      nf_ = zero;
       for (int64_t j = 0; j < g_.n; ++j) {
         const VD x = x_row(j);
-        f0 = hn::Add(f0, hn::IfThenElseZero(hn::Eq(x, hn::Set(dd_, -kInf)), one));
-        nf = hn::Add(nf, hn::IfThenElseZero(hn::IsFinite(x), one));
-        nan = hn::Add(nan, hn::IfThenElseZero(hn::IsNaN(x), one));
+        f0_ = hn::Add(f0_, hn::IfThenElseZero(hn::Eq(x, hn::Set(dd_, -kInf)), one));
+        nf_ = hn::Add(nf_, hn::IfThenElseZero(hn::IsFinite(x), one));
+        nan_ = hn::Add(nan_, hn::IfThenElseZero(hn::IsNaN(x), one));
       }
     }
-    const VD f1 = hn::Add(f0, nf);
-    const VD c0 = g_.all_finite ? median_row(g_.n) : median(f0, nf);
-    if (needs_prefix(rule)) build_prefix(f0, f1, c0);
+    f1_ = hn::Add(f0_, nf_);
+    c0_ = g_.all_finite ? median_row(g_.n) : median(f0_, nf_);
+    if (needs_prefix(g_.rule)) build_prefix();
+    a_ = A_ = f0_;
+    b_ = B_ = f1_;
+    lo_ = hn::Set(dd_, -kInf);
+    hi_ = hn::Set(dd_, kInf);
+    active_ = hn::Ge(nf_, hn::Set(dd_, 3.0));
+  }
 
-    VD lo = hn::Set(dd_, -kInf), hi = hn::Set(dd_, kInf);
-    VD a = f0, b = f1;  // start of the final walks
-    const MD enough = hn::Ge(nf, hn::Set(dd_, 3.0));
-    bool converged = false;  // [a, b) within [lo, hi] in every lane: the final walks only widen it
-    if (rule.reject == Reject::sigma_clip || rule.reject == Reject::winsorized) {
-      converged = sigma_clip(enough, c0, a, b, lo, hi);
-    } else if (rule.reject == Reject::percentile) {
-      lo = hn::IfThenElse(enough, quantile(f0, nf, rule.percentile_low / 100.0), lo);
-      hi = hn::IfThenElse(enough, quantile(f0, nf, rule.percentile_high / 100.0), hi);
+  bool any_active() const { return !hn::AllFalse(dd_, active_); }
+
+  // This iteration's (winsorized) sigma-clipping bounds from [a, b).
+  void clip_bounds(bool first) {
+    const PixelRule& rule = g_.rule;
+    const VD zero = hn::Zero(dd_), one = hn::Set(dd_, 1.0), half = hn::Set(dd_, 0.5);
+    const VD m = hn::Sub(b_, a_);
+    VD med, s1, s2;
+    if (rule.reject != Reject::winsorized && first && g_.all_finite) {  // all lanes: [0, n)
+      med = c0_;
+      const size_t end = static_cast<size_t>(g_.n) * g_.H;
+      s1 = hn::Sub(hn::Load(dd_, k1_ + end), hn::Load(dd_, k1_));
+      s2 = hn::Sub(hn::Load(dd_, k2_ + end), hn::Load(dd_, k2_));
+    } else if (rule.reject != Reject::winsorized) {
+      med = median(a_, m);
+      s1 = hn::Sub(k_at(k1_, b_), k_at(k1_, a_));
+      s2 = hn::Sub(k_at(k2_, b_), k_at(k2_, a_));
+    } else {
+      const VD q05 = quantile(a_, m, 0.05), q95 = quantile(a_, m, 0.95);
+      const VD i05 = hn::Floor(hn::Mul(hn::Sub(m, one), hn::Set(dd_, 0.05)));
+      const VD i95 = hn::Floor(hn::Mul(hn::Sub(m, one), hn::Set(dd_, 0.95)));
+      const VD below = hn::Add(i05, one), above = hn::Sub(hn::Sub(m, i95), one);
+      const VD d05 = hn::Sub(q05, c0_), d95 = hn::Sub(q95, c0_);
+      const VD from = hn::Add(hn::Add(a_, i05), one), to = hn::Add(hn::Add(a_, i95), one);
+      s1 = hn::Add(hn::Add(hn::Mul(below, d05), hn::Sub(k_at(k1_, to), k_at(k1_, from))), hn::Mul(above, d95));
+      s2 = hn::Add(hn::Add(hn::Mul(below, hn::Mul(d05, d05)), hn::Sub(k_at(k2_, to), k_at(k2_, from))),
+                   hn::Mul(above, hn::Mul(d95, d95)));
+      const VD h = hn::Floor(hn::Mul(m, half));
+      const MD odd = hn::Eq(hn::Sub(m, hn::Add(h, h)), one);
+      const VD upper = hn::Add(a_, h);
+      const VD vh = hn::Min(hn::Max(at(upper), q05), q95);
+      const VD vl = hn::Min(hn::Max(at(hn::Sub(upper, one)), q05), q95);
+      med = hn::IfThenElse(odd, vh, hn::Mul(hn::Add(vl, vh), half));
     }
-    const MD undefined = hn::Or(hn::IsNaN(lo), hn::IsNaN(hi));
-    lo = hn::IfThenElse(undefined, hn::Set(dd_, -kInf), lo);
-    hi = hn::IfThenElse(undefined, hn::Set(dd_, kInf), hi);
+    const VD e1 = hn::Div(s1, m);
+    VD var = hn::Sub(hn::Div(s2, m), hn::Mul(e1, e1));
+    var = hn::IfThenElse(hn::Lt(var, zero), zero, var);
+    const VD sd = hn::Sqrt(var);
+    const VD cen = rule.centre == Centre::median ? med : hn::Add(c0_, e1);
+    const MD empty = hn::Eq(m, zero);  // astropy: NaN bounds
+    const VD nan = hn::Set(dd_, std::numeric_limits<double>::quiet_NaN());
+    const VD new_lo = hn::IfThenElse(empty, nan, hn::Sub(cen, hn::Mul(hn::Set(dd_, rule.sigma_low), sd)));
+    const VD new_hi = hn::IfThenElse(empty, nan, hn::Add(cen, hn::Mul(hn::Set(dd_, rule.sigma_high), sd)));
+    lo_ = hn::IfThenElse(active_, new_lo, lo_);
+    hi_ = hn::IfThenElse(active_, new_hi, hi_);
+  }
 
-    // Every finite sample against the last bounds: sorted positions [A, B).
-    VD A = a, B = b;
-    if (rule.reject != Reject::none) walk_to_bounds(f0, f1, lo, hi, converged, A, B);
-    const VD kept = hn::Sub(B, A);
+  // numpy's quantiles of all finite samples.
+  void percentile_bounds() {
+    const PixelRule& rule = g_.rule;
+    lo_ = hn::IfThenElse(active_, quantile(f0_, nf_, rule.percentile_low / 100.0), lo_);
+    hi_ = hn::IfThenElse(active_, quantile(f0_, nf_, rule.percentile_high / 100.0), hi_);
+  }
+
+  // The bounds of the active lanes as floats for count_within (NaN elsewhere:
+  // nothing counts), into this half's lanes of lo_f, hi_f.
+  void export_bounds(float* lo_f, float* hi_f) const {
+    const VD nan = hn::Set(dd_, std::numeric_limits<double>::quiet_NaN());
+    hn::Store(float_lower_bound(hn::IfThenElse(active_, lo_, nan)), dh_, lo_f + half_ * g_.H);
+    hn::Store(float_upper_bound(hn::IfThenElse(active_, hi_, nan)), dh_, hi_f + half_ * g_.H);
+  }
+
+  // Applies this iteration's bounds: `below` and `upto` count, per lane, the
+  // sorted samples < lo and <= hi. Narrows [a, b) (astropy clips survivors
+  // only) and sets [A, B), the final re-test of every finite sample.
+  void narrow(const int32_t* below_counts, const int32_t* upto_counts) {
+    const VD below = hn::PromoteTo(dd_, hn::Load(di_, below_counts + half_ * g_.H));
+    const VD upto = hn::PromoteTo(dd_, hn::Load(di_, upto_counts + half_ * g_.H));
+    const MD undefined = hn::Or(hn::IsNaN(lo_), hn::IsNaN(hi_));  // astropy: nothing rejected
+    const VD A = hn::IfThenElse(undefined, f0_, hn::Max(f0_, below));
+    const VD B = hn::IfThenElse(undefined, f1_, hn::Max(hn::Min(f1_, upto), A));
+    A_ = hn::IfThenElse(active_, A, A_);
+    B_ = hn::IfThenElse(active_, B, B_);
+    const VD a = hn::Min(hn::Max(a_, below), b_);
+    const VD b = hn::Max(hn::Min(b_, upto), a);
+    const MD changed = hn::Or(hn::Ne(a, a_), hn::Ne(b, b_));
+    a_ = hn::IfThenElse(active_, a, a_);
+    b_ = hn::IfThenElse(active_, b, b_);
+    active_ = hn::And(active_, changed);
+  }
+
+  // Combines the kept samples [A, B) and stores this half's outputs.
+  void finish() {
+    const PixelRule& rule = g_.rule;
+    const VD zero = hn::Zero(dd_), one = hn::Set(dd_, 1.0);
+    const MD undefined = hn::Or(hn::IsNaN(lo_), hn::IsNaN(hi_));
+    const VD lo = hn::IfThenElse(undefined, hn::Set(dd_, -kInf), lo_);
+    const VD hi = hn::IfThenElse(undefined, hn::Set(dd_, kInf), hi_);
+    const VD kept = hn::Sub(B_, A_);
 
     VD wsum = zero, wx = zero;
     if (rule.combine == Combine::weighted_mean || g_.block.frame_rejected)
-      frame_pass(hn::Max(lo, hn::Set(dd_, -kMax)), hn::Min(hi, hn::Set(dd_, kMax)), c0, wsum, wx);
+      frame_pass(hn::Max(lo, hn::Set(dd_, -kMax)), hn::Min(hi, hn::Set(dd_, kMax)), wsum, wx);
 
     VD value;
     switch (rule.combine) {
       case Combine::mean:
-        value = hn::Add(c0, hn::Div(hn::Sub(k_at(g_.K1, B), k_at(g_.K1, A)), kept));
+        value = hn::Add(c0_, hn::Div(hn::Sub(k_at(k1_, B_), k_at(k1_, A_)), kept));
         break;
       case Combine::sum:
-        value = hn::Add(hn::Mul(c0, kept), hn::Sub(k_at(g_.K1, B), k_at(g_.K1, A)));
+        value = hn::Add(hn::Mul(c0_, kept), hn::Sub(k_at(k1_, B_), k_at(k1_, A_)));
         break;
       case Combine::weighted_mean:
-        value = hn::Add(c0, hn::Div(wx, wsum));
+        value = hn::Add(c0_, hn::Div(wx, wsum));
         break;
       case Combine::median:
-        value = median(A, kept);
+        value = median(A_, kept);
         break;
       case Combine::min:
-        value = at(A);
+        value = at(A_);
         break;
       case Combine::max:
-        value = at(hn::Sub(B, one));
+        value = at(hn::Sub(B_, one));
         break;
     }
     value = hn::IfThenElse(hn::Gt(kept, zero), value, hn::Set(dd_, std::numeric_limits<double>::quiet_NaN()));
-    store(value, kept, A, hn::Sub(hn::Sub(n, nan), B));
+    store(value, kept, A_, hn::Sub(hn::Sub(count_, nan_), B_));
   }
 
   // Without rejection, a mean or sum is one pass in frame order.
@@ -202,31 +289,25 @@ class HalfLanes {
     return hn::GatherIndex(dd_, k, hn::ConvertTo(dl_, offset));
   }
 
-  // Moves [A, B) (the last iteration's range) to the finite samples within
-  // [lo, hi], where samples rejected early may come back.
-  void walk_to_bounds(VD f0, VD f1, VD lo, VD hi, bool converged, VD& A, VD& B) const {
-    const VD one = hn::Set(dd_, 1.0);
-    for (;;) {  // back over samples that return, then on over those below
-      const MD m = hn::And(hn::Gt(A, f0), hn::Ge(at(hn::Sub(A, one)), lo));
-      if (hn::AllFalse(dd_, m)) break;
-      A = hn::Sub(A, hn::IfThenElseZero(m, one));
-    }
-    for (; !converged;) {
-      const MD m = hn::And(hn::Lt(A, f1), hn::Lt(at(A), lo));
-      if (hn::AllFalse(dd_, m)) break;
-      A = hn::Add(A, hn::IfThenElseZero(m, one));
-    }
-    B = hn::Max(B, A);
-    for (;;) {
-      const MD m = hn::And(hn::Lt(B, f1), hn::Le(at(B), hi));
-      if (hn::AllFalse(dd_, m)) break;
-      B = hn::Add(B, hn::IfThenElseZero(m, one));
-    }
-    for (; !converged;) {
-      const MD m = hn::And(hn::Gt(B, A), hn::Gt(at(hn::Sub(B, one)), hi));
-      if (hn::AllFalse(dd_, m)) break;
-      B = hn::Sub(B, hn::IfThenElseZero(m, one));
-    }
+  // The float f with (s < f) == (s < lo) for every float s (lo not NaN):
+  // the samples compare as floats, the bounds are doubles.
+  hn::Vec<DH> float_lower_bound(VD lo) const {
+    const hn::Vec<DH> f = demote(dh_, lo);
+    const VD nearest = hn::PromoteTo(dd_, f);
+    return demote(dh_, hn::IfThenElse(hn::Lt(nearest, lo), hn::PromoteTo(dd_, next_up(f)), nearest));
+  }
+  // The float f with (s <= f) == (s <= hi) for every float s.
+  hn::Vec<DH> float_upper_bound(VD hi) const {
+    const hn::Vec<DH> f = demote(dh_, hi);
+    const VD nearest = hn::PromoteTo(dd_, f);
+    return demote(dh_, hn::IfThenElse(hn::Gt(nearest, hi), hn::PromoteTo(dd_, hn::Neg(next_up(hn::Neg(f)))), nearest));
+  }
+  // The next float up (f < +inf, not NaN).
+  hn::Vec<DH> next_up(hn::Vec<DH> f) const {
+    f = hn::Add(f, hn::Zero(dh_));  // -0 as +0
+    const auto bits = hn::BitCast(di_, f);
+    const auto step = hn::IfThenElse(hn::RebindMask(di_, hn::Ge(f, hn::Zero(dh_))), hn::Set(di_, 1), hn::Set(di_, -1));
+    return hn::BitCast(dh_, hn::Add(bits, step));
   }
 
   // Median of all n sorted rows (the same position in every lane).
@@ -260,11 +341,11 @@ class HalfLanes {
   }
 
   // K1/K2 over [f0, f1]: sums of d = s - c0 and d^2 outward from m0 = f0 + nf/2.
-  void build_prefix(VD f0, VD f1, VD c0) {
-    const VD zero = hn::Zero(dd_);
+  void build_prefix() {
+    const VD zero = hn::Zero(dd_), f0 = f0_, f1 = f1_, c0 = c0_;
     const VD m0 = hn::Add(f0, hn::Floor(hn::Mul(hn::Sub(f1, f0), hn::Set(dd_, 0.5))));
-    double* k1 = g_.K1;
-    double* k2 = g_.K2;
+    double* k1 = k1_;
+    double* k2 = k2_;
     const size_t H = g_.H;
     VD a1 = zero, a2 = zero;
     hn::Store(zero, dd_, k1);
@@ -315,71 +396,8 @@ class HalfLanes {
     }
   }
 
-  // Iterative (winsorized) sigma clipping; a, b: the last range; lo, hi: the
-  // last bounds, where `enough` (>= 3 finite samples). True when every lane
-  // stopped because nothing changed (not at max_iters).
-  bool sigma_clip(MD active, VD c0, VD& a, VD& b, VD& lo, VD& hi) const {
-    const PixelRule& rule = g_.rule;
-    const bool winsor = rule.reject == Reject::winsorized;
-    const VD zero = hn::Zero(dd_), one = hn::Set(dd_, 1.0), half = hn::Set(dd_, 0.5);
-    const VD nan = hn::Set(dd_, std::numeric_limits<double>::quiet_NaN());
-    for (int it = 0; !hn::AllFalse(dd_, active);) {
-      const VD m = hn::Sub(b, a);
-      VD med, s1, s2;
-      if (!winsor) {
-        med = median(a, m);
-        s1 = hn::Sub(k_at(g_.K1, b), k_at(g_.K1, a));
-        s2 = hn::Sub(k_at(g_.K2, b), k_at(g_.K2, a));
-      } else {
-        const VD q05 = quantile(a, m, 0.05), q95 = quantile(a, m, 0.95);
-        const VD i05 = hn::Floor(hn::Mul(hn::Sub(m, one), hn::Set(dd_, 0.05)));
-        const VD i95 = hn::Floor(hn::Mul(hn::Sub(m, one), hn::Set(dd_, 0.95)));
-        const VD below = hn::Add(i05, one), above = hn::Sub(hn::Sub(m, i95), one);
-        const VD d05 = hn::Sub(q05, c0), d95 = hn::Sub(q95, c0);
-        const VD from = hn::Add(hn::Add(a, i05), one), to = hn::Add(hn::Add(a, i95), one);
-        s1 = hn::Add(hn::Add(hn::Mul(below, d05), hn::Sub(k_at(g_.K1, to), k_at(g_.K1, from))), hn::Mul(above, d95));
-        s2 = hn::Add(hn::Add(hn::Mul(below, hn::Mul(d05, d05)), hn::Sub(k_at(g_.K2, to), k_at(g_.K2, from))),
-                     hn::Mul(above, hn::Mul(d95, d95)));
-        const VD h = hn::Floor(hn::Mul(m, half));
-        const MD odd = hn::Eq(hn::Sub(m, hn::Add(h, h)), one);
-        const VD upper = hn::Add(a, h);
-        const VD vh = hn::Min(hn::Max(at(upper), q05), q95);
-        const VD vl = hn::Min(hn::Max(at(hn::Sub(upper, one)), q05), q95);
-        med = hn::IfThenElse(odd, vh, hn::Mul(hn::Add(vl, vh), half));
-      }
-      const VD e1 = hn::Div(s1, m);
-      VD var = hn::Sub(hn::Div(s2, m), hn::Mul(e1, e1));
-      var = hn::IfThenElse(hn::Lt(var, zero), zero, var);
-      const VD sd = hn::Sqrt(var);
-      const VD cen = rule.centre == Centre::median ? med : hn::Add(c0, e1);
-      const MD empty = hn::Eq(m, zero);
-      const VD new_lo = hn::IfThenElse(empty, nan, hn::Sub(cen, hn::Mul(hn::Set(dd_, rule.sigma_low), sd)));
-      const VD new_hi = hn::IfThenElse(empty, nan, hn::Add(cen, hn::Mul(hn::Set(dd_, rule.sigma_high), sd)));
-      lo = hn::IfThenElse(active, new_lo, lo);
-      hi = hn::IfThenElse(active, new_hi, hi);
-      VD a2 = a, b2 = b;
-      for (;;) {
-        const MD m2 = hn::And(active, hn::And(hn::Lt(a2, b), hn::Lt(at(a2), new_lo)));
-        if (hn::AllFalse(dd_, m2)) break;
-        a2 = hn::Add(a2, hn::IfThenElseZero(m2, one));
-      }
-      for (;;) {
-        const MD m2 = hn::And(active, hn::And(hn::Gt(b2, a2), hn::Gt(at(hn::Sub(b2, one)), new_hi)));
-        if (hn::AllFalse(dd_, m2)) break;
-        b2 = hn::Sub(b2, hn::IfThenElseZero(m2, one));
-      }
-      const MD changed = hn::Or(hn::Ne(a2, a), hn::Ne(b2, b));
-      a = hn::IfThenElse(active, a2, a);
-      b = hn::IfThenElse(active, b2, b);
-      ++it;
-      active = hn::And(active, changed);
-      if (rule.max_iters > 0 && it >= rule.max_iters) break;
-    }
-    return hn::AllFalse(dd_, active);
-  }
-
   // Weighted sums and per-frame rejections, in frame order.
-  void frame_pass(VD lo, VD hi, VD c0, VD& wsum, VD& wx) const {
+  void frame_pass(VD lo, VD hi, VD& wsum, VD& wx) const {
     const PixelBlock& b = g_.block;
     const bool weighted = g_.rule.combine == Combine::weighted_mean;
     for (int64_t j = 0; j < g_.n; ++j) {
@@ -388,7 +406,7 @@ class HalfLanes {
       if (weighted) {
         const VD w = hn::Set(dd_, b.weight ? b.weight[j] : 1.0);
         wsum = hn::Add(wsum, hn::IfThenElseZero(in, w));
-        wx = hn::Add(wx, hn::IfThenElseZero(in, hn::Mul(w, hn::Sub(x, c0))));
+        wx = hn::Add(wx, hn::IfThenElseZero(in, hn::Mul(w, hn::Sub(x, c0_))));
       }
       if (b.frame_rejected) {  // neither kept nor missing
         const MD rejected = hn::AndNot(in, hn::Not(hn::IsNaN(x)));
@@ -408,6 +426,8 @@ class HalfLanes {
   const Group& g_;
   const size_t half_;
   const float* sorted_;
+  double* const k1_;
+  double* const k2_;
   DD dd_;
   DH dh_;
   DI di_;
@@ -417,7 +437,55 @@ class HalfLanes {
   const VD count_ = hn::Set(dd_, static_cast<double>(g_.n));       // last prefix position
   const VD lanes_ = hn::Set(dd_, static_cast<double>(g_.G));       // floats from a sorted row to the next
   const VD half_lanes_ = hn::Set(dd_, static_cast<double>(g_.H));  // doubles from a prefix row to the next
+  VD f0_, f1_, nf_, nan_;  // finite samples: sorted positions [f0, f1), nf of them; nan: missing ones
+  VD c0_;                  // median of the finite samples: the prefix sums' centre
+  VD a_, b_;               // sorted range of the current iteration's survivors
+  VD A_, B_;               // finite samples within the last bounds: the kept ones
+  VD lo_, hi_;             // the last bounds
+  MD active_;              // still clipping
 };
+
+// Per lane, the sorted samples < lo_f and <= hi_f, over all G lanes at once.
+void count_within(const Group& g, const float* lo_f, const float* hi_f, int32_t* below, int32_t* upto) {
+  const DF df;
+  const hn::RebindToSigned<DF> di;
+  const VF lo = hn::Load(df, lo_f), hi = hn::Load(df, hi_f);
+  const auto one = hn::Set(di, 1);
+  auto nb = hn::Zero(di), nu = hn::Zero(di);
+  for (int64_t j = 0; j < g.n; ++j) {
+    const VF s = hn::Load(df, g.S + static_cast<size_t>(j) * g.G);
+    nb = hn::Add(nb, hn::IfThenElseZero(hn::RebindMask(di, hn::Lt(s, lo)), one));
+    nu = hn::Add(nu, hn::IfThenElseZero(hn::RebindMask(di, hn::Le(s, hi)), one));
+  }
+  hn::Store(nb, di, below);
+  hn::Store(nu, di, upto);
+}
+
+// Rejection and combine of one group, both halves in step.
+void stack_group(const Group& g) {
+  HalfLanes half[2] = {HalfLanes(g, 0), HalfLanes(g, 1)};
+  constexpr size_t kMaxLanes = 64;
+  alignas(64) float lo_f[kMaxLanes], hi_f[kMaxLanes];
+  alignas(64) int32_t below[kMaxLanes], upto[kMaxLanes];
+  auto apply_bounds = [&] {
+    for (HalfLanes& h : half) h.export_bounds(lo_f, hi_f);
+    count_within(g, lo_f, hi_f, below, upto);
+    for (HalfLanes& h : half) h.narrow(below, upto);
+  };
+  for (HalfLanes& h : half) h.prepare();
+  const PixelRule& rule = g.rule;
+  if (rule.reject == Reject::sigma_clip || rule.reject == Reject::winsorized) {
+    for (int it = 0; half[0].any_active() || half[1].any_active();) {
+      for (HalfLanes& h : half) h.clip_bounds(it == 0);
+      apply_bounds();
+      if (++it == rule.max_iters) break;
+    }
+  } else if (rule.reject == Reject::percentile) {
+    for (HalfLanes& h : half) h.percentile_bounds();
+    apply_bounds();
+  }
+  for (HalfLanes& h : half) h.finish();
+}
 
 // Loads a group's samples (normalized, -0 as +0) into X; returns whether all are finite.
 bool load_group(const PixelBlock& b, int64_t p, size_t G, float* X) {
@@ -513,8 +581,7 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
   const bool keep_x = rule.combine == Combine::weighted_mean || block.frame_rejected || !sorted;
   float* X = scratch.floats(2 * un * G);
   const std::vector<Comparator>* net = sorted && n > kRegisterRows ? &network_for(static_cast<int>(n)) : nullptr;
-  double* K1 = scratch.doubles(2 * (un + 1) * H + 4 * G);
-  double* K2 = K1 + (un + 1) * H;
+  double* K = scratch.doubles(4 * (un + 1) * H + 4 * G);
   // Group outputs (G lanes) before they go to the block.
   constexpr size_t kMaxLanes = 64;
   HWY_DASSERT(G <= kMaxLanes);
@@ -538,7 +605,7 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
       at = 0;
     }
     const bool all_finite = load_group(b, at, G, X);
-    Group g{rule, b, n, G, H, X, X, K1, K2, all_finite, image, count, low, high};
+    Group g{rule, b, n, G, H, X, X, K, all_finite, image, count, low, high};
     if (!sorted) {
       for (size_t half = 0; half < 2; ++half) HalfLanes(g, half).plain();
     } else {
@@ -547,7 +614,7 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
       if (S != X) std::memcpy(S, X, un * G * sizeof(float));
       sort_group(S, n, G, all_finite, net);
       g.S = S;
-      for (size_t half = 0; half < 2; ++half) HalfLanes(g, half).run();
+      stack_group(g);
     }
     std::memcpy(block.image + p, image, width * sizeof(float));
     if (block.count) std::memcpy(block.count + p, count, width * sizeof(int32_t));
