@@ -21,7 +21,7 @@ PARALLAX    := $(BUILD_DIR)/src/cli/parallax
 # installs only the ones that are missing.
 DEBIAN_PACKAGES := \
 	build-essential cmake ninja-build pkg-config \
-	libtbb-dev libhwloc-dev nlohmann-json3-dev libcli11-dev libhwy-dev libcfitsio-dev \
+	libtbb-dev libhwloc-dev nlohmann-json3-dev libcli11-dev libhwy-dev libcfitsio-dev wcslib-dev \
 	ocl-icd-opencl-dev opencl-c-headers opencl-clhpp-headers pocl-opencl-icd clinfo \
 	libgtest-dev libgmock-dev libbenchmark-dev \
 	python3 python3-numpy python3-pytest python3-astropy python3-reproject

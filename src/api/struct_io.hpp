@@ -38,6 +38,9 @@ PLX_FIRST_RELEASE_SIZE(plx_task_t, 40);
 PLX_FIRST_RELEASE_SIZE(plx_task_result_t, 272);
 PLX_FIRST_RELEASE_SIZE(plx_stack_desc_t, 168);
 PLX_FIRST_RELEASE_SIZE(plx_stack_result_t, 160);
+PLX_FIRST_RELEASE_SIZE(plx_coadd_input_t, 168);
+PLX_FIRST_RELEASE_SIZE(plx_coadd_desc_t, 88);
+PLX_FIRST_RELEASE_SIZE(plx_coadd_result_t, 80);
 #undef PLX_FIRST_RELEASE_SIZE
 
 template <class T>
