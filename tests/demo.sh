@@ -3,7 +3,8 @@
 # workload that motivated it — stacking a night of Seestar S50 frames
 # (13,000 frames of 1080 x 1920 x 3 float32, sigma clipping) — here and on two
 # shipped machine profiles; then a real stack of synthetic FITS frames
-# (PLX_DEMO_FRAMES, PLX_DEMO_HEIGHT, PLX_DEMO_WIDTH: default 48 of 1080 x 1920).
+# (PLX_DEMO_FRAMES, PLX_DEMO_HEIGHT, PLX_DEMO_WIDTH: default 48 of 1080 x 1920);
+# last, a mosaic of tiles cut from a real sky image (parallax coadd).
 #   demo.sh PATH/TO/parallax
 set -euo pipefail
 parallax=${1:-parallax}
@@ -48,3 +49,19 @@ echo
 banner "before and after: one frame, a plain mean, and the sigma-clipped stack"
 "$python" "$here/tests/demo/stack_report.py" "$work/night" "$work/stack.fits" "$work/mean.fits" \
     "$work/high.fits" "$work/mean.json"
+
+# A mosaic: overlapping tiles cut from a real sky image (the DSS plate scan in
+# Debian's python3-astropy test data), each in a TAN projection of its own,
+# co-added back onto the original's grid; the result against the original and
+# against reproject_and_coadd.
+banner "parallax coadd: a mosaic of tiles cut from a DSS image, back onto its grid (files in $work/mosaic)"
+"$python" "$here/tests/demo/make_mosaic_tiles.py" "$work/mosaic"
+echo
+"$parallax" coadd -o "$work/mosaic/mosaic.fits" --reference "$work/mosaic/original.fits" \
+    --footprint "$work/mosaic/fp.fits" "$work/mosaic"/tiles/*.fits
+"$parallax" coadd -o "$work/mosaic/mosaic.fits" --reference "$work/mosaic/original.fits" \
+    --footprint "$work/mosaic/fp.fits" --overwrite --json "$work/mosaic"/tiles/*.fits > "$work/mosaic/mosaic.json"
+
+banner "the mosaic against the original image and against reproject"
+"$python" "$here/tests/demo/mosaic_report.py" "$work/mosaic" "$work/mosaic/mosaic.fits" "$work/mosaic/fp.fits" \
+    "$work/mosaic/mosaic.json"

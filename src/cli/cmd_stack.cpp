@@ -2,36 +2,27 @@
 // rejection maps), through plx_stack with a tile provider, so that any number
 // of frames of any size is read tile by tile with a bounded number of open
 // files. See `parallax stack --help` for the options and their rules.
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <cmath>
-#include <csignal>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <set>
-#include <sstream>
-#include <thread>
 
 #include "commands.hpp"
 #include "common.hpp"
 #include "fits_output.hpp"
 #include "fits_source.hpp"
+#include "progress.hpp"
 
 namespace plx::cli {
 namespace {
 
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
 
 constexpr const char* kNone = "none";
 
@@ -68,41 +59,6 @@ const std::map<std::string, int32_t> kNormalize = {{"none", PLX_NORMALIZE_NONE},
                                                    {"add", PLX_NORMALIZE_ADDITIVE},
                                                    {"mul", PLX_NORMALIZE_MULTIPLICATIVE},
                                                    {"linear", PLX_NORMALIZE_LINEAR_FIT}};
-
-template <class Map>
-std::vector<std::string> keys(const Map& map) {
-  std::vector<std::string> out;
-  for (const auto& [key, value] : map) out.push_back(key);
-  return out;
-}
-
-// ---- interrupts ---------------------------------------------------------------
-
-// Lock-free, so safe to set from a signal handler and to read from any thread.
-std::atomic<bool> g_interrupted{false};
-static_assert(std::atomic<bool>::is_always_lock_free);
-
-void on_signal(int) {
-  g_interrupted = true;
-  static const char note[] = "\nparallax stack: stopping after the chunks under way (again to kill at once)\n";
-  [[maybe_unused]] auto written = ::write(STDERR_FILENO, note, sizeof note - 1);
-}
-
-// Ctrl-C (and SIGTERM, SIGHUP) stop the stack cleanly, so that the temporary
-// outputs are removed; a second one kills at once.
-void catch_interrupts() {
-  struct sigaction action {};
-  action.sa_handler = on_signal;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESETHAND;
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &action, nullptr);
-}
-
-struct Interrupted {};
-
-void check_interrupt() {
-  if (g_interrupted) throw Interrupted{};
-}
 
 // ---- text files: the list of frames and the weights -----------------------------
 
@@ -173,168 +129,6 @@ std::vector<double> read_weights(const std::string& path, int64_t frames) {
   return weights;
 }
 
-// ---- the outputs ---------------------------------------------------------------
-
-bool same_file(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
-
-// Outputs must be new (or --overwrite), distinct, and none of the inputs.
-void check_outputs(const std::vector<std::string>& outputs, const std::vector<std::string>& inputs, bool overwrite) {
-  std::vector<std::pair<std::string, struct stat>> existing;
-  std::set<std::string> names;
-  for (const std::string& out : outputs) {
-    if (!names.insert(out).second)
-      throw FileError{"the same output is given twice", out, "give -o, --count and --rejected different files"};
-    struct stat st {};
-    if (::stat(out.c_str(), &st) != 0) continue;
-    if (S_ISDIR(st.st_mode)) throw FileError{"the output is a directory", out, "give a file name"};
-    if (!overwrite) throw FileError{"the output exists", out, "pass --overwrite to replace it, or choose another name"};
-    for (const auto& [other, other_st] : existing)
-      if (same_file(st, other_st))
-        throw FileError{"the output is the same file as " + other, out, "give distinct outputs"};
-    existing.emplace_back(out, st);
-  }
-  if (existing.empty()) return;
-  for (const std::string& in : inputs) {
-    struct stat st {};
-    if (::stat(in.c_str(), &st) != 0) continue;
-    for (const auto& [out, out_st] : existing)
-      if (same_file(st, out_st))
-        throw FileError{"the output is also an input (" + in + ")", out, "write the stack to another file"};
-  }
-}
-
-std::string number(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
-
-// ---- progress ------------------------------------------------------------------
-
-int terminal_columns() {
-  struct winsize ws {};
-  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40) return ws.ws_col;
-  return 80;
-}
-
-std::string clock_text(double s) {
-  if (!(s >= 0) || !std::isfinite(s)) return "--:--";
-  const long t = std::lround(s);
-  char text[32];
-  if (t >= 3600)
-    std::snprintf(text, sizeof text, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-  else
-    std::snprintf(text, sizeof text, "%ld:%02ld", t / 60, t % 60);
-  return text;
-}
-
-// A one-line bar on stderr, redrawn in place (only on a terminal).
-class ProgressBar {
- public:
-  explicit ProgressBar(bool enabled) : enabled_(enabled) {}
-  ~ProgressBar() { clear(); }
-
-  void draw(const std::string& label, double fraction, double elapsed_s, double eta_s) {
-    if (!enabled_) return;
-    std::lock_guard lock(mutex_);
-    fraction = std::clamp(fraction, 0.0, 1.0);
-    const std::string right = " " + std::to_string(static_cast<int>(fraction * 100)) + "%  " + clock_text(elapsed_s) +
-                              " elapsed, " + (eta_s >= 0 ? clock_text(eta_s) + " left" : "--:-- left");
-    const int width = std::max(10, terminal_columns() - static_cast<int>(label.size() + right.size()) - 4);
-    const int filled = static_cast<int>(fraction * width);
-    std::string line =
-        "\r\033[K" + label + " [" + std::string(filled, '#') + std::string(width - filled, '.') + "]" + right;
-    std::fputs(line.c_str(), stderr);
-    std::fflush(stderr);
-    drawn_ = true;
-  }
-
-  void clear() {
-    std::lock_guard lock(mutex_);
-    if (!drawn_) return;
-    std::fputs("\r\033[K", stderr);
-    std::fflush(stderr);
-    drawn_ = false;
-  }
-
- private:
-  bool enabled_;
-  bool drawn_ = false;
-  std::mutex mutex_;
-};
-
-// Progress of plx_stack: the library reports when chunks finish (its first
-// pass measures the frames when normalizing or weighing by noise); a watcher
-// thread redraws the bar twice a second in between, counting the ETA down,
-// and turns an interrupt into failing reads so that the stack stops at once.
-class StackProgress {
- public:
-  StackProgress(ProgressBar& bar, fits::FrameSource& source, bool frame_pass)
-      : bar_(bar), source_(source), frame_pass_(frame_pass), start_(Clock::now()), reported_(start_) {
-    watcher_ = std::jthread([this](std::stop_token stop) {
-      for (int tick = 0; !stop.stop_requested(); ++tick) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        if (g_interrupted) source_.stop();
-        if (tick % 5 == 4) redraw();
-      }
-    });
-  }
-  ~StackProgress() { stop(); }
-  void stop() {
-    if (watcher_.joinable()) {
-      watcher_.request_stop();
-      watcher_.join();
-    }
-  }
-
-  static int callback(const plx_progress_t* p, void* user) {
-    auto* self = static_cast<StackProgress*>(user);
-    if (g_interrupted) {
-      self->source_.stop();
-      return 1;
-    }
-    {
-      std::lock_guard lock(self->mutex_);
-      if (self->phase_done_ && p->done < p->total) {
-        ++self->phase_;
-        self->phase_done_ = false;
-      }
-      if (p->done >= p->total) self->phase_done_ = true;
-      self->fraction_ = p->total > 0 ? static_cast<double>(p->done) / static_cast<double>(p->total) : 0;
-      self->eta_s_ = p->eta_s;
-      self->reported_ = Clock::now();
-    }
-    self->redraw();
-    return 0;
-  }
-
- private:
-  void redraw() {
-    std::string label;
-    double fraction, eta;
-    {
-      std::lock_guard lock(mutex_);
-      label = frame_pass_ && phase_ == 0 ? "measuring frames" : "stacking";
-      fraction = fraction_;
-      eta = eta_s_ >= 0 ? std::max(0.0, eta_s_ - seconds(reported_)) : -1;
-    }
-    bar_.draw(label, fraction, seconds(start_), eta);
-  }
-
-  static double seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
-
-  ProgressBar& bar_;
-  fits::FrameSource& source_;
-  const bool frame_pass_;
-  const Clock::time_point start_;
-  std::mutex mutex_;
-  int phase_ = 0;
-  bool phase_done_ = false;
-  double fraction_ = 0, eta_s_ = -1;
-  Clock::time_point reported_;
-  std::jthread watcher_;
-};
-
 // CLI11's ranges print doubles with all their digits: a plain message instead.
 CLI::Validator at_least(double lowest) {
   return CLI::Validator(
@@ -346,29 +140,6 @@ CLI::Validator at_least(double lowest) {
         return {};
       },
       "NUMBER >= " + number(lowest), "at_least");
-}
-
-double seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
-
-std::string percent(double part, double whole) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.3g%%", whole > 0 ? 100.0 * part / whole : 0.0);
-  return text;
-}
-
-std::string fixed(double v, int digits = 2) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.*f", digits, v);
-  return text;
-}
-
-std::string grouped(int64_t v) {
-  std::string digits = std::to_string(v), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
 }
 
 // ---- the command -----------------------------------------------------------------
@@ -395,7 +166,7 @@ std::string combine_text(const StackFlags& f, bool given_weights) {
 
 int run_stack(StackFlags& f, const CLI::App& cmd) {
   const auto t_start = Clock::now();
-  catch_interrupts();
+  catch_interrupts("\nparallax stack: stopping after the chunks under way (again to kill at once)\n");
 
   // Options that depend on each other.
   const bool given_weights = f.weights != "none" && f.weights != "noise";
@@ -442,7 +213,7 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   std::vector<std::string> outputs = {f.output};
   if (!f.count.empty()) outputs.push_back(f.count);
   if (!rejected_low.empty()) outputs.insert(outputs.end(), {rejected_low, rejected_high});
-  check_outputs(outputs, paths, f.overwrite);
+  fits::check_outputs(outputs, paths, f.overwrite);
 
   Runtime runtime(f.runtime);  // before reading thousands of headers: --device gpu fails here at once
 
@@ -488,7 +259,7 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   plx_run_options_t run;
   check(plx_run_options_init(&run, sizeof run));
   run.name = "parallax stack";
-  run.progress = StackProgress::callback;  // also how an interrupt stops the stack
+  run.progress = RunProgress::callback;  // also how an interrupt stops the stack
   run.progress_interval_ms = 100;
   desc.run_options = &run;
 
@@ -529,15 +300,19 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
     result.rejected_high = high.data();
   }
   auto t_stack = Clock::now();
-  StackProgress progress(bar, source,
-                         desc.normalize != PLX_NORMALIZE_NONE || desc.weights == PLX_WEIGHTS_NOISE_VARIANCE);
+  // The library's first pass measures the frames when normalizing or weighing
+  // by noise; an interrupt makes reads fail so that the stack stops at once.
+  const bool frame_pass = desc.normalize != PLX_NORMALIZE_NONE || desc.weights == PLX_WEIGHTS_NOISE_VARIANCE;
+  RunProgress progress(
+      bar, frame_pass ? std::vector<std::string>{"measuring frames", "stacking"} : std::vector<std::string>{"stacking"},
+      [&source] { source.stop(); });
   run.progress_user_data = &progress;
   const plx_status_t status = plx_stack(runtime.get(), &desc, &result);
   const double stack_s = seconds(t_stack);
   progress.stop();
   bar.clear();
   if (status != PLX_OK) {
-    if (g_interrupted) throw Interrupted{};
+    if (interrupted()) throw Interrupted{};
     if (auto failure = source.failure()) throw *failure;
     throw Failure{status, std::string("stacking failed: ") + plx_last_error_message()};
   }

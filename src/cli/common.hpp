@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/format_bytes.hpp"
 #include "parallax.h"
@@ -70,5 +71,21 @@ std::optional<int64_t> parse_size(const std::string& text);
 
 // CLI11 validator built on parse_size.
 CLI::Validator size_validator();
+
+// The keys of a map, in its order: the choices of an option, for CLI::IsMember.
+template <class Map>
+std::vector<std::string> keys(const Map& map) {
+  std::vector<std::string> out;
+  for (const auto& [key, value] : map) out.push_back(key);
+  return out;
+}
+
+// Numbers for summaries and HISTORY: "0.25" (shortest, as a stream prints
+// it), "12.5%" (3 significant digits of part / whole), "3.14" (fixed
+// digits), "1,234,567" (thousands grouped).
+std::string number(double v);
+std::string percent(double part, double whole);
+std::string fixed(double v, int digits = 2);
+std::string grouped(int64_t v);
 
 }  // namespace plx::cli

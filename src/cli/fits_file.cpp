@@ -3,8 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 namespace plx::cli {
 
@@ -52,13 +54,12 @@ std::string ImageShape::text() const {
   return t;
 }
 
-File open_read(const std::string& path) {
+File open_read(const std::string& path, const std::string& missing_advice) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     const int err = errno;
     if (err == ENOENT)
-      throw FileError{"no such file", path,
-                      "check the path (relative paths in a --list are relative to the list's directory)"};
+      throw FileError{"no such file", path, missing_advice.empty() ? "check the path" : missing_advice};
     throw FileError{std::string("cannot read the file: ") + std::strerror(err), path,
                     "check the path and its permissions"};
   }
@@ -92,7 +93,11 @@ std::string hdu_kind(File& file, int type) {
 
 }  // namespace
 
-ImageInfo find_image(File& file) {
+namespace {
+
+// The first HDU holding an image with pixels, made current, with its axes;
+// throws FileError when there is none.
+ImageInfo find_pixels(File& file, std::vector<int64_t>& axes) {
   std::string seen;
   for (int hdu = 1;; ++hdu) {
     int type = 0, status = 0;
@@ -114,30 +119,84 @@ ImageInfo find_image(File& file) {
         info.hdu = hdu;
         fits_get_img_type(file.get(), &info.bitpix, &status);
         check(status, "cannot read BITPIX of HDU " + std::to_string(hdu), file.path());
-        ImageShape& s = info.shape;
-        s.naxis = naxis;
-        const std::string where = hdu == 1 ? "the primary image" : "the image in HDU " + std::to_string(hdu);
-        if (naxis == 1 || naxis > 3) {
-          std::string dims;
-          for (int i = 0; i < naxis && i < 9; ++i) dims += (i ? " x " : "") + std::to_string(naxes[i]);
-          throw FileError{where + " has NAXIS = " + std::to_string(naxis) + " (" + dims + ")", file.path(),
-                          "parallax stack takes 2-D images or cubes of 1 or 3 planes"};
-        }
-        s.width = naxes[0];
-        s.height = naxes[1];
-        if (naxis == 3) {
-          if (naxes[2] != 1 && naxes[2] != 3)
-            throw FileError{where + " is a cube of " + std::to_string(naxes[2]) + " planes", file.path(),
-                            "parallax stack takes 2-D images or cubes of 1 or 3 planes (channels); to stack the "
-                            "planes of one cube, write them to separate files"};
-          s.channels = static_cast<int>(naxes[2]);
-        }
+        info.shape.naxis = naxis;
+        axes.assign(naxes, naxes + std::min(naxis, 9));
         return info;
       }
     }
     seen += (seen.empty() ? "" : ", ") + std::string("HDU ") + std::to_string(hdu) + " is " + hdu_kind(file, type);
   }
   throw FileError{"no image in the file (" + seen + ")", file.path(), "give FITS files that hold an image"};
+}
+
+std::string where_text(int hdu) { return hdu == 1 ? "the primary image" : "the image in HDU " + std::to_string(hdu); }
+
+std::string dims_text(const std::vector<int64_t>& axes) {
+  std::string dims;
+  for (size_t i = 0; i < axes.size(); ++i) dims += (i ? " x " : "") + std::to_string(axes[i]);
+  return dims;
+}
+
+}  // namespace
+
+ImageInfo find_image(File& file) {
+  std::vector<int64_t> naxes;
+  ImageInfo info = find_pixels(file, naxes);
+  ImageShape& s = info.shape;
+  const int naxis = s.naxis;
+  const std::string where = where_text(info.hdu);
+  if (naxis == 1 || naxis > 3)
+    throw FileError{where + " has NAXIS = " + std::to_string(naxis) + " (" + dims_text(naxes) + ")", file.path(),
+                    "parallax stack takes 2-D images or cubes of 1 or 3 planes"};
+  s.width = naxes[0];
+  s.height = naxes[1];
+  if (naxis == 3) {
+    if (naxes[2] != 1 && naxes[2] != 3)
+      throw FileError{where + " is a cube of " + std::to_string(naxes[2]) + " planes", file.path(),
+                      "parallax stack takes 2-D images or cubes of 1 or 3 planes (channels); to stack the "
+                      "planes of one cube, write them to separate files"};
+    s.channels = static_cast<int>(naxes[2]);
+  }
+  return info;
+}
+
+ImageInfo find_image_2d(File& file, const std::string& advice) {
+  std::vector<int64_t> naxes;
+  ImageInfo info = find_pixels(file, naxes);
+  if (info.shape.naxis != 2)
+    throw FileError{where_text(info.hdu) + " has NAXIS = " + std::to_string(info.shape.naxis) + " (" +
+                        dims_text(naxes) + "), not 2",
+                    file.path(), advice};
+  info.shape.width = naxes[0];
+  info.shape.height = naxes[1];
+  return info;
+}
+
+std::vector<float> read_pixels(File& file, const ImageShape& shape) {
+  const LONGLONG count = static_cast<LONGLONG>(shape.width) * shape.height * shape.channels;
+  std::vector<float> pixels(static_cast<size_t>(count));
+  float null_value = std::numeric_limits<float>::quiet_NaN();  // BLANK pixels become NaN
+  int status = 0, any_null = 0;
+  fits_read_img(file.get(), TFLOAT, 1, count, &null_value, pixels.data(), &any_null, &status);
+  check(status, "cannot read the pixels", file.path(), "the file may be truncated");
+  return pixels;
+}
+
+std::string header_text(File& file) {
+  char* text = nullptr;
+  int status = 0, keys = 0;
+  // A tile-compressed image's header as the image it holds, not its table.
+  if (fits_is_compressed_image(file.get(), &status))
+    fits_convert_hdr2str(file.get(), 0, nullptr, 0, &text, &keys, &status);
+  else
+    fits_hdr2str(file.get(), 0, nullptr, 0, &text, &keys, &status);
+  std::string header = text && status == 0 ? std::string(text) : std::string();
+  if (text) {
+    int ignored = 0;
+    fits_free_memory(text, &ignored);
+  }
+  check(status, "cannot read the header", file.path(), "the file may be truncated or not FITS");
+  return header;
 }
 
 File create(const std::string& path) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace plx::cli {
 
@@ -68,14 +69,28 @@ struct ImageInfo {
 };
 
 // Opens `path` read-only; throws FileError (no such file, a directory, not
-// readable, not FITS).
-File open_read(const std::string& path);
+// readable, not FITS). `missing_advice` replaces "check the path" when there
+// is no such file.
+File open_read(const std::string& path, const std::string& missing_advice = {});
 
 // The first HDU holding an image with pixels (the primary array, or an image
 // extension after an empty primary, tile-compressed images included), made
 // the current HDU. Throws FileError when there is none or its shape is not a
 // 2-D image or a 1- or 3-plane cube.
 ImageInfo find_image(File& file);
+
+// As find_image, for commands that take 2-D images only: throws FileError
+// with `advice` when the image's NAXIS is not 2.
+ImageInfo find_image_2d(File& file, const std::string& advice);
+
+// All pixels of the current HDU (an image of `shape`) as float, BSCALE and
+// BZERO applied, BLANK pixels NaN; throws FileError.
+std::vector<float> read_pixels(File& file, const ImageShape& shape);
+
+// The current HDU's header as 80-character cards, END excluded (cfitsio's
+// fits_hdr2str; a tile-compressed image's as the image it holds); throws
+// FileError.
+std::string header_text(File& file);
 
 // Creates a new FITS file at `path`, which must not exist; throws FileError.
 File create(const std::string& path);

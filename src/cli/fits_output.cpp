@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <set>
 
 namespace plx::cli::fits {
 namespace {
@@ -89,6 +90,27 @@ void OutputFile::copy_header(const std::string& source, int hdu, int bitpix, con
   check(status, "rewriting the header");
 }
 
+void OutputFile::create_image(int bitpix, const ImageShape& shape, const std::string& cards) {
+  int status = 0;
+  fitsfile* out = file_.get();
+  LONGLONG naxes[3] = {shape.width, shape.height, shape.channels};
+  fits_create_imgll(out, bitpix, shape.naxis, naxes, &status);
+  check(status, "creating the image");
+  static const std::set<std::string> skip = {"SIMPLE", "BITPIX", "EXTEND", "XTENSION", "PCOUNT",   "GCOUNT",
+                                             "END",    "BSCALE", "BZERO",  "BLANK",    "CHECKSUM", "DATASUM"};
+  for (size_t at = 0; at + 80 <= cards.size(); at += 80) {
+    const std::string card = cards.substr(at, 80);
+    std::string key = card.substr(0, 8);
+    key.erase(key.find_last_not_of(' ') + 1);
+    if (skip.count(key) || key.rfind("NAXIS", 0) == 0) continue;
+    if (key.empty() && card.find_first_not_of(' ') == std::string::npos) continue;
+    fits_write_record(out, card.c_str(), &status);
+    check(status, "writing the header card " + key);
+  }
+  fits_set_bscale(out, 1.0, 0.0, &status);
+  check(status, "rewriting the header");
+}
+
 void OutputFile::add_history(const std::vector<std::string>& lines) {
   int status = 0;
   for (const std::string& line : lines) fits_write_history(file_.get(), line.c_str(), &status);
@@ -99,6 +121,12 @@ void OutputFile::add_history(const std::vector<std::string>& lines) {
 void OutputFile::set_key(const std::string& name, int64_t value, const std::string& comment) {
   int status = 0;
   fits_update_key_lng(file_.get(), name.c_str(), value, comment.c_str(), &status);
+  check(status, "writing " + name);
+}
+
+void OutputFile::set_key(const std::string& name, const std::string& value, const std::string& comment) {
+  int status = 0;
+  fits_update_key_str(file_.get(), name.c_str(), value.c_str(), comment.c_str(), &status);
   check(status, "writing " + name);
 }
 
@@ -131,6 +159,37 @@ void OutputFile::commit() {
     throw FileError{"cannot rename " + temp_path_ + " to the output: " + std::strerror(errno), path_,
                     "check the permissions of its directory"};
   committed_ = true;
+}
+
+namespace {
+
+bool same_file(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
+
+}  // namespace
+
+void check_outputs(const std::vector<std::string>& outputs, const std::vector<std::string>& inputs, bool overwrite) {
+  std::vector<std::pair<std::string, struct stat>> existing;
+  std::set<std::string> names;
+  for (const std::string& out : outputs) {
+    if (!names.insert(out).second)
+      throw FileError{"the same output is given twice", out, "give each output its own file"};
+    struct stat st {};
+    if (::stat(out.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) throw FileError{"the output is a directory", out, "give a file name"};
+    if (!overwrite) throw FileError{"the output exists", out, "pass --overwrite to replace it, or choose another name"};
+    for (const auto& [other, other_st] : existing)
+      if (same_file(st, other_st))
+        throw FileError{"the output is the same file as " + other, out, "give distinct outputs"};
+    existing.emplace_back(out, st);
+  }
+  if (existing.empty()) return;
+  for (const std::string& in : inputs) {
+    struct stat st {};
+    if (::stat(in.c_str(), &st) != 0) continue;
+    for (const auto& [out, out_st] : existing)
+      if (same_file(st, out_st))
+        throw FileError{"the output is also an input (" + in + ")", out, "write the output to another file"};
+  }
 }
 
 }  // namespace plx::cli::fits

@@ -28,8 +28,14 @@ class OutputFile {
   // anew; BSCALE, BZERO, BLANK, checksums and DATAMIN/DATAMAX dropped (the
   // pixels are written as they are), and BUNIT too unless `keep_unit`.
   void copy_header(const std::string& source, int hdu, int bitpix, const ImageShape& shape, bool keep_unit);
+  // A new image of `bitpix` and `shape` whose header holds the 80-character
+  // `cards` (e.g. a WCS), less structural keywords (SIMPLE, BITPIX, NAXISn,
+  // EXTEND, XTENSION, PCOUNT, GCOUNT, END), scaling (BSCALE, BZERO, BLANK) and
+  // checksums: the pixels are written as they are.
+  void create_image(int bitpix, const ImageShape& shape, const std::string& cards);
   void add_history(const std::vector<std::string>& lines);
   void set_key(const std::string& name, int64_t value, const std::string& comment);
+  void set_key(const std::string& name, const std::string& value, const std::string& comment);
   void write_pixels(const float* pixels, int64_t count);
   void write_pixels(const int32_t* pixels, int64_t count);
   // Closes the file and flushes it to disk; throws FileError.
@@ -45,5 +51,9 @@ class OutputFile {
   File file_;
   bool committed_ = false;
 };
+
+// Outputs must be new (or `overwrite`), distinct, and none of the inputs;
+// throws FileError naming the output otherwise.
+void check_outputs(const std::vector<std::string>& outputs, const std::vector<std::string>& inputs, bool overwrite);
 
 }  // namespace plx::cli::fits

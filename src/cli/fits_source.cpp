@@ -138,7 +138,7 @@ FrameSource::FrameSource(const std::vector<std::string>& paths, size_t max_open,
   frame_source_.reserve(paths.size());
   for (size_t j = 0; j < paths.size(); ++j) {
     const std::string& path = paths[j];
-    File file = open_read(path);
+    File file = open_read(path, "check the path (relative paths in a --list are relative to the list's directory)");
     ImageInfo info = find_image(file);
     if (j == 0) {
       shape_ = info.shape;

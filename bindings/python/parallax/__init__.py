@@ -28,6 +28,13 @@ drop-in for astropy's sigma_clip(...).mean(axis=0) (see parallax.stack):
 >>> r = parallax.stack(cube, reject="sigma_clip", sigma=3, return_rejected=True)
 >>> r.image, r.count, r.rejected_high
 >>> mean = parallax.sigma_clipped_mean(cube, axis=0, sigma=3, maxiters=5)
+
+parallax.coadd resamples images onto one output grid and combines them (a mosaic), each input given with a WCS or
+FITS header, an affine or homography matrix, or a Python coordinate map; reproject_and_coadd is a drop-in for
+reproject's function of that name with reproject_interp (see parallax.coadd):
+
+>>> image, footprint = parallax.coadd([(a, header_a), (b, wcs_b)], output_wcs=mosaic_header, combine="mean")
+>>> image, footprint = parallax.reproject_and_coadd([hdu_a, hdu_b], mosaic_header)
 """
 import logging as _logging
 
@@ -40,6 +47,7 @@ from .execution import CancelToken, Job, Progress, RunReport, Task, TaskContext,
 from .device import Buffer, DeviceFigures, Kernel, Local, RowsProvider
 from .runtime import Caps, Device, Runtime
 from .stack import StackResult, sigma_clipped_mean, stack, stack_plan
+from .coadd import CoaddInfo, coadd, reproject_and_coadd
 
 __version__ = "0.1.0"
 
@@ -50,6 +58,7 @@ __all__ = [
     "Runtime", "Caps", "Device", "Plan", "PlanDevice",
     "Kernel", "Buffer", "RowsProvider", "Local", "DeviceFigures",
     "stack", "stack_plan", "sigma_clipped_mean", "StackResult",
+    "coadd", "reproject_and_coadd", "CoaddInfo",
     "RunReport", "Progress", "Task", "TaskContext", "TaskResult", "TaskResults", "CancelToken", "Job",
     "version", "version_info", "VersionInfo", "abi_compatible", "status_string",
     "Error", "InvalidArgumentError", "OutOfMemoryError", "DeviceError", "NoDeviceError", "CancelledError",

@@ -420,12 +420,75 @@ class plx_stack_result_t(Structure):
     ]
 
 
+# ---- Mosaic co-addition ----
+
+#: int (*plx_coordinate_map_fn)(void* user_data, int64_t input, int64_t n, const double* x_out, const double* y_out,
+#:                              double* x_in, double* y_in)
+plx_coordinate_map_fn = CFUNCTYPE(c_int, c_void_p, c_int64, c_int64, POINTER(c_double), POINTER(c_double),
+                                  POINTER(c_double), POINTER(c_double))
+#: int (*plx_coadd_tile_fn)(void* user_data, int64_t row0, int64_t rows, const float* image, const float* footprint)
+plx_coadd_tile_fn = CFUNCTYPE(c_int, c_void_p, c_int64, c_int64, POINTER(c_float), POINTER(c_float))
+
+
+class plx_coadd_input_t(Structure):
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("data", c_void_p),
+        ("height", c_int64),
+        ("width", c_int64),
+        ("row_stride", c_int64),
+        ("weights", c_void_p),
+        ("weight", c_double),
+        ("background", c_double),
+        ("mapping", c_int32),
+        ("matrix", c_double * 9),
+        ("wcs_header", c_char_p),
+        ("map", plx_coordinate_map_fn),
+        ("map_user_data", c_void_p),
+    ]
+
+
+class plx_coadd_desc_t(Structure):
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("inputs", POINTER(plx_coadd_input_t)),
+        ("count", c_int64),
+        ("height", c_int64),
+        ("width", c_int64),
+        ("output_wcs_header", c_char_p),
+        ("interpolation", c_int32),
+        ("combine", c_int32),
+        ("device", c_int32),
+        ("reserved", c_int32),
+        ("tile", plx_coadd_tile_fn),
+        ("tile_user_data", c_void_p),
+        ("run_options", POINTER(plx_run_options_t)),
+    ]
+
+
+class plx_coadd_result_t(Structure):
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("image", c_void_p),
+        ("footprint", c_void_p),
+        ("covered", c_int64),
+        ("samples", c_int64),
+        ("tile_rows", c_int64),
+        ("tiles", c_int64),
+        ("device_index", c_int32),
+        ("workers", c_int32),
+        ("native_wcs", c_int32),
+        ("grid_wcs", c_int32),
+        ("seconds", c_double),
+    ]
+
+
 #: Every public struct, for layout checks.
 STRUCTS = (plx_runtime_options_t, plx_caps_t, plx_device_info_t, plx_workload_t, plx_plan_info_t,
            plx_plan_device_t, plx_progress_t, plx_run_report_t, plx_run_options_t, plx_reduce_desc_t,
            plx_task_context_t, plx_task_t, plx_task_result_t, plx_rows_input_t, plx_rows_output_t,
            plx_kernel_scalar_t, plx_rows_desc_t, plx_kernel_arg_t, plx_device_figures_t, plx_stack_desc_t,
-           plx_stack_result_t)
+           plx_stack_result_t, plx_coadd_input_t, plx_coadd_desc_t, plx_coadd_result_t)
 
 # Enum values by the names the Python API uses.
 PLX_LOG_OFF, PLX_LOG_ERROR, PLX_LOG_WARN, PLX_LOG_INFO, PLX_LOG_DEBUG = range(5)
@@ -442,6 +505,11 @@ STACK_CENTRES = {"median": 0, "mean": 1}
 STACK_NORMALIZES = {"none": 0, "additive": 1, "add": 1, "multiplicative": 2, "mul": 2, "linear_fit": 3,
                     "linear": 3}
 PLX_WEIGHTS_NONE, PLX_WEIGHTS_GIVEN, PLX_WEIGHTS_NOISE_VARIANCE = 0, 1, 2
+PLX_MAPPING_AFFINE, PLX_MAPPING_HOMOGRAPHY, PLX_MAPPING_WCS, PLX_MAPPING_COORDINATE_MAP = 0, 1, 2, 3
+# reproject's names for orders 0 and 1 too.
+INTERPOLATIONS = {"nearest": 0, "nearest-neighbor": 0, "nearest_neighbor": 0, "bilinear": 1, "bicubic": 2,
+                  "lanczos3": 3, "lanczos": 3}
+COADD_COMBINES = {"mean": 0, "sum": 1, "min": 2, "max": 3, "median": 4, "first": 5, "last": 6}
 REDUCE_OPS = {"sum_double": 0, "sum_float": 1, "sum_int64": 2}
 PLX_REDUCE_CUSTOM = 3
 PLX_OK, PLX_ERR_OUT_OF_MEMORY, PLX_ERR_CANCELLED, PLX_ERR_TASK_FAILED, PLX_ERR_TIMEOUT = 0, 2, 5, 6, 12

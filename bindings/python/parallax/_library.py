@@ -77,6 +77,10 @@ SIGNATURES = {
     "plx_stack_result_init": (_STATUS, [POINTER(_abi.plx_stack_result_t), c_size_t]),
     "plx_stack": (_STATUS, [_abi.plx_runtime_p, POINTER(_abi.plx_stack_desc_t), POINTER(_abi.plx_stack_result_t)]),
     "plx_stack_plan": (_STATUS, [_abi.plx_runtime_p, POINTER(_abi.plx_stack_desc_t), POINTER(_abi.plx_plan_p)]),
+    "plx_coadd_input_init": (_STATUS, [POINTER(_abi.plx_coadd_input_t), c_size_t]),
+    "plx_coadd_desc_init": (_STATUS, [POINTER(_abi.plx_coadd_desc_t), c_size_t]),
+    "plx_coadd_result_init": (_STATUS, [POINTER(_abi.plx_coadd_result_t), c_size_t]),
+    "plx_coadd": (_STATUS, [_abi.plx_runtime_p, POINTER(_abi.plx_coadd_desc_t), POINTER(_abi.plx_coadd_result_t)]),
 }
 
 

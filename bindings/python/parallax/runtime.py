@@ -512,3 +512,10 @@ class Runtime:
         from .stack import stack  # deferred: parallax.stack imports this module
 
         return stack(frames, runtime=self, **options)
+
+    def coadd(self, inputs: Any, shape_out: Any = None, output_wcs: Any = None, **options: Any) -> Any:
+        """:func:`parallax.coadd` on this runtime: ``rt.coadd(inputs, ...)`` is ``parallax.coadd(inputs, ...,
+        runtime=rt)``; returns ``(image, footprint)`` (and a :class:`parallax.CoaddInfo` with ``return_info=True``)."""
+        from .coadd import coadd  # deferred: parallax.coadd imports this module
+
+        return coadd(inputs, shape_out, output_wcs, runtime=self, **options)

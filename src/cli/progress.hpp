@@ -1,0 +1,96 @@
+// What long-running commands share: Ctrl-C handling that lets a command stop
+// cleanly (and remove its temporary outputs), a progress bar with an ETA
+// drawn on stderr when it is a terminal, and the run-options progress callback
+// that drives it.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "parallax.h"
+
+namespace plx::cli {
+
+using Clock = std::chrono::steady_clock;
+
+// Seconds since `since`.
+double seconds(Clock::time_point since);
+
+// ---- interrupts ---------------------------------------------------------------
+
+// Ctrl-C (and SIGTERM, SIGHUP) set a flag instead of killing the process, and
+// print `note` (e.g. "parallax stack: stopping after the chunks under way (again
+// to kill at once)"); a second one kills at once. `note` must live as long as
+// the process (a string literal).
+void catch_interrupts(const char* note);
+
+// Whether an interrupt came (lock-free: safe from any thread).
+bool interrupted();
+
+// Thrown by check_interrupt; commands turn it into exit status 130.
+struct Interrupted {};
+
+void check_interrupt();
+
+// ---- progress ------------------------------------------------------------------
+
+// "1:05" or "1:02:03"; "--:--" for a negative or infinite time.
+std::string clock_text(double s);
+
+// A one-line bar on stderr, redrawn in place (only when enabled: on a terminal).
+class ProgressBar {
+ public:
+  explicit ProgressBar(bool enabled) : enabled_(enabled) {}
+  ~ProgressBar() { clear(); }
+  ProgressBar(const ProgressBar&) = delete;
+  ProgressBar& operator=(const ProgressBar&) = delete;
+
+  void draw(const std::string& label, double fraction, double elapsed_s, double eta_s);
+  void clear();
+
+ private:
+  bool enabled_;
+  bool drawn_ = false;
+  std::mutex mutex_;
+};
+
+// Progress of one library call through plx_run_options_t.progress: the library
+// reports when chunks finish; a watcher thread redraws the bar twice a second
+// in between, counting the ETA down, and calls `on_interrupt` (if any) once an
+// interrupt comes, e.g. to make a provider fail so that the call stops at once.
+// A call whose progress reaches done == total and then starts again enters its
+// next phase: the bar's label is labels[phase] (the last one after that).
+class RunProgress {
+ public:
+  RunProgress(ProgressBar& bar, std::vector<std::string> labels, std::function<void()> on_interrupt = {});
+  ~RunProgress() { stop(); }
+  RunProgress(const RunProgress&) = delete;
+  RunProgress& operator=(const RunProgress&) = delete;
+
+  // Stops the watcher thread (before the bar is cleared).
+  void stop();
+
+  // plx_progress_fn: user_data is the RunProgress. Returns non-zero (cancel)
+  // once interrupted.
+  static int callback(const plx_progress_t* progress, void* user_data);
+
+ private:
+  void redraw();
+
+  ProgressBar& bar_;
+  const std::vector<std::string> labels_;
+  const std::function<void()> on_interrupt_;
+  const Clock::time_point start_;
+  std::mutex mutex_;
+  size_t phase_ = 0;
+  bool phase_done_ = false;
+  double fraction_ = 0, eta_s_ = -1;
+  Clock::time_point reported_;
+  std::jthread watcher_;
+};
+
+}  // namespace plx::cli
