@@ -483,21 +483,13 @@ stderr when it is a terminal (not with --json).)");
   add_runtime_flags(*cmd, f->runtime);
   return [cmd, f]() -> int {
     if (!cmd->parsed()) return -1;
-    try {
-      return run_coadd(*f);
-    } catch (const FileError& e) {
-      std::cerr << "parallax coadd: " << e.message() << "\n";
-    } catch (const Failure& e) {
-      std::cerr << "parallax coadd: " << e.message << " [" << plx_status_string(e.status) << "]\n";
-    } catch (const Interrupted&) {
-      std::cerr << "parallax coadd: interrupted; no output written\n";
-      return 130;
-    } catch (const std::bad_alloc&) {
-      std::cerr << "parallax coadd: out of memory: the inputs and the output must fit in memory\n";
-    } catch (const std::length_error&) {
-      std::cerr << "parallax coadd: out of memory: the inputs and the output must fit in memory\n";
-    }
-    return 1;
+    return report_failures("coadd", "the inputs and the output must fit in memory", [&] {
+      try {
+        return run_coadd(*f);
+      } catch (const std::length_error&) {  // a vector sized from a header
+        throw std::bad_alloc();
+      }
+    });
   };
 }
 

@@ -543,19 +543,8 @@ a terminal (not with --json).)");
   add_runtime_flags(*cmd, f->runtime);
   return [cmd, f]() -> int {
     if (!cmd->parsed()) return -1;
-    try {
-      return run_stack(*f, *cmd);
-    } catch (const FileError& e) {
-      std::cerr << "parallax stack: " << e.message() << "\n";
-    } catch (const Failure& e) {
-      std::cerr << "parallax stack: " << e.message << " [" << plx_status_string(e.status) << "]\n";
-    } catch (const Interrupted&) {
-      std::cerr << "parallax stack: interrupted; no output written\n";
-      return 130;
-    } catch (const std::bad_alloc&) {
-      std::cerr << "parallax stack: out of memory: the output image and maps must fit in memory\n";
-    }
-    return 1;
+    return report_failures("stack", "the output image and maps must fit in memory",
+                           [&] { return run_stack(*f, *cmd); });
   };
 }
 

@@ -9,6 +9,11 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <iostream>
+#include <new>
+
+#include "common.hpp"
+#include "fits_file.hpp"
 
 namespace plx::cli {
 
@@ -149,6 +154,22 @@ void RunProgress::redraw() {
     eta = eta_s_ >= 0 ? std::max(0.0, eta_s_ - seconds(reported_)) : -1;
   }
   bar_.draw(label, fraction, seconds(start_), eta);
+}
+
+int report_failures(const char* command, const char* out_of_memory_hint, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const FileError& e) {
+    std::cerr << "parallax " << command << ": " << e.message() << "\n";
+  } catch (const Failure& e) {
+    std::cerr << "parallax " << command << ": " << e.message << " [" << plx_status_string(e.status) << "]\n";
+  } catch (const Interrupted&) {
+    std::cerr << "parallax " << command << ": interrupted; no output written\n";
+    return 130;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "parallax " << command << ": out of memory: " << out_of_memory_hint << "\n";
+  }
+  return 1;
 }
 
 }  // namespace plx::cli

@@ -36,6 +36,12 @@ struct Interrupted {};
 
 void check_interrupt();
 
+// Runs a FITS command's body and turns what it throws into the exit status and
+// a message on stderr, "parallax <command>: ...": FileError, Failure (with the
+// status name), Interrupted (130, no output) and std::bad_alloc (1, with
+// `out_of_memory_hint`).
+int report_failures(const char* command, const char* out_of_memory_hint, const std::function<int()>& body);
+
 // ---- progress ------------------------------------------------------------------
 
 // "1:05" or "1:02:03"; "--:--" for a negative or infinite time.

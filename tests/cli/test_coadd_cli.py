@@ -4,7 +4,6 @@ reproject_interp, find_optimal_celestial_wcs) — ctest passes PARALLAX_CLI."""
 import glob
 import json
 import os
-import pty
 import signal
 import subprocess
 import time
@@ -18,6 +17,8 @@ from astropy.wcs import WCS
 reproject = pytest.importorskip("reproject")
 from reproject import reproject_interp  # noqa: E402
 from reproject.mosaicking import find_optimal_celestial_wcs, reproject_and_coadd  # noqa: E402
+
+from cli_tty import run_with_tty_stderr
 
 CLI = os.environ.get("PARALLAX_CLI", "parallax")
 RTOL = 1e-6
@@ -434,26 +435,8 @@ def test_header_json_and_history(field, tmp_path):
 
 def test_summary_and_progress_bar_on_a_terminal(field, tmp_path):
     out = tmp_path / "mosaic.fits"
-    primary, secondary = pty.openpty()
-    try:
-        result = subprocess.run([CLI, "coadd", "-o", str(out), "--reference", field["reference"], *field["inputs"]],
-                                stdout=subprocess.PIPE, stderr=secondary, text=True, timeout=120)
-        os.close(secondary)
-        secondary = None
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(primary, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        tty_text = b"".join(chunks).decode(errors="replace")
-    finally:
-        if secondary is not None:
-            os.close(secondary)
-        os.close(primary)
+    result, tty_text = run_with_tty_stderr(
+        [CLI, "coadd", "-o", str(out), "--reference", field["reference"], *field["inputs"]])
     assert result.returncode == 0, tty_text
     assert "%" in tty_text and "reading inputs" in tty_text
     summary = result.stdout

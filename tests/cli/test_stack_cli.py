@@ -3,7 +3,6 @@ compared with astropy.stats.sigma_clip and numpy (ctest passes PARALLAX_CLI)."""
 import glob
 import json
 import os
-import pty
 import resource
 import signal
 import subprocess
@@ -14,6 +13,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.stats import sigma_clip
+
+from cli_tty import run_with_tty_stderr
 
 CLI = os.environ.get("PARALLAX_CLI", "parallax")
 RTOL = 1e-6
@@ -583,26 +584,7 @@ def test_interrupt_removes_the_temporary_outputs(tmp_path):
 
 def test_summary_and_progress_bar_on_a_terminal(tmp_path, two_frames):
     out = tmp_path / "out.fits"
-    primary, secondary = pty.openpty()
-    try:
-        result = subprocess.run([CLI, "stack", "-o", str(out), *two_frames, "--reject", "sigma"], stdout=subprocess.PIPE,
-                                stderr=secondary, text=True, timeout=120)
-        os.close(secondary)
-        secondary = None
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(primary, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        tty_text = b"".join(chunks).decode(errors="replace")
-    finally:
-        if secondary is not None:
-            os.close(secondary)
-        os.close(primary)
+    result, tty_text = run_with_tty_stderr([CLI, "stack", "-o", str(out), *two_frames, "--reject", "sigma"])
     assert result.returncode == 0
     assert "%" in tty_text and ("stacking" in tty_text or "checking inputs" in tty_text)
     summary = result.stdout

@@ -7,9 +7,32 @@ import json
 import operator
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
 
 from .errors import InvalidArgumentError
+
+FLOAT32 = np.dtype(np.float32)
+REAL_KINDS = "biuf"  # bool, ints, floats: read as float32
+
+
+def check_real_dtype(where: str, dtype: np.dtype, purpose: str) -> None:
+    """Refuses complex, object, text, structured... arrays: `purpose` (e.g. "stacking") needs real numbers."""
+    if dtype.kind not in REAL_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        hint = " (take .real, .imag or abs() first)" if dtype.kind == "c" else ""
+        raise InvalidArgumentError(f"{where} has dtype {dtype}: {purpose} needs real numbers (bool, integer or "
+                                   f"floating point), which are read as float32{hint}")
+
+
+def real_array(where: str, value: Any, purpose: str) -> Tuple[np.ndarray, bool]:
+    """``value`` as an ndarray of real numbers (masked samples become NaN), and whether that made a copy."""
+    if np.ma.isMaskedArray(value):
+        check_real_dtype(where, value.dtype, purpose)
+        return value.astype(FLOAT32).filled(np.nan), True
+    array = np.asarray(value)
+    check_real_dtype(where, array.dtype, purpose)
+    return array, False
 
 
 def integer(field: str, value: Any, bits: int) -> int:

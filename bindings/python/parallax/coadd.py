@@ -69,8 +69,8 @@ MapFn = Callable[[np.ndarray, np.ndarray], Tuple[Any, Any]]
 TileFn = Callable[[int, np.ndarray, Optional[np.ndarray]], Any]
 MappingLike = Any  # WCS, Header, str, 2x3 / 3x3 array-like, or MapFn
 
-_FLOAT32 = np.dtype(np.float32)
-_REAL_KINDS = "biuf"  # bool, ints, floats
+_FLOAT32 = _args.FLOAT32
+_REAL_KINDS = _args.REAL_KINDS
 _CARD = 80  # bytes per FITS header card
 
 
@@ -189,21 +189,9 @@ def _header_of(where: str, value: Any) -> Optional[Tuple[bytes, Optional[Tuple[i
 # Inputs
 # ---------------------------------------------------------------------------------------------------------------
 
-def _check_dtype(where: str, dtype: np.dtype) -> None:
-    if dtype.kind not in _REAL_KINDS or dtype.fields is not None or dtype.subdtype is not None:
-        hint = " (take .real, .imag or abs() first)" if dtype.kind == "c" else ""
-        raise InvalidArgumentError(f"{where} has dtype {dtype}: co-addition needs real numbers (bool, integer or "
-                                   f"floating point), which are read as float32{hint}")
-
-
 def _image(where: str, value: Any) -> Tuple[np.ndarray, bool]:
     """A 2-D array of real numbers (masked pixels NaN), and whether it already is a copy."""
-    if np.ma.isMaskedArray(value):
-        _check_dtype(where, value.dtype)
-        array, copied = value.astype(_FLOAT32).filled(np.nan), True
-    else:
-        array, copied = np.asarray(value), False
-        _check_dtype(where, array.dtype)
+    array, copied = _args.real_array(where, value, "co-addition")
     if array.ndim != 2:
         raise InvalidArgumentError(f"{where} must be a 2-D image (rows, columns); got an array of shape {array.shape}")
     if 0 in array.shape:

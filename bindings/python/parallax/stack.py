@@ -52,8 +52,8 @@ __all__ = ["stack", "stack_plan", "sigma_clipped_mean", "StackResult", "default_
 ProviderFn = Callable[[int, int, int, int, int, int], Any]
 FramesLike = Union[np.ndarray, Sequence[Any], ProviderFn]
 
-_FLOAT32 = np.dtype(np.float32)
-_REAL_KINDS = "biuf"  # bool, ints, floats: converted to float32
+_FLOAT32 = _args.FLOAT32
+_REAL_KINDS = _args.REAL_KINDS
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -98,19 +98,7 @@ def _runtime(runtime: Optional[Runtime]) -> Runtime:
 
 def _real_array(where: str, value: Any) -> np.ndarray:
     """``value`` as an ndarray of real numbers (masked samples become NaN); refuses complex, object, text..."""
-    if np.ma.isMaskedArray(value):
-        _check_dtype(where, value.dtype)
-        return value.astype(_FLOAT32).filled(np.nan)
-    array = np.asarray(value)
-    _check_dtype(where, array.dtype)
-    return array
-
-
-def _check_dtype(where: str, dtype: np.dtype) -> None:
-    if dtype.kind not in _REAL_KINDS or dtype.fields is not None or dtype.subdtype is not None:
-        hint = " (take .real, .imag or abs() first)" if dtype.kind == "c" else ""
-        raise InvalidArgumentError(f"{where} has dtype {dtype}: stacking needs real numbers (bool, integer or "
-                                   f"floating point), which are read as float32{hint}")
+    return _args.real_array(where, value, "stacking")[0]
 
 
 def _layout(frame: np.ndarray) -> Optional[Tuple[int, int]]:
