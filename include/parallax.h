@@ -1397,9 +1397,9 @@ typedef struct plx_coadd_result {
   /* Filled by plx_coadd: */
   int64_t covered;      /**< output pixels with a non-zero footprint */
   int64_t samples;      /**< (input, output pixel) pairs interpolated */
-  int64_t tile_rows;    /**< output rows per tile */
+  int64_t tile_rows;    /**< output rows per tile (on a device: per band, all rows without desc.tile) */
   int64_t tiles;
-  int32_t device_index; /**< the device that resampled, or -1 for the CPU */
+  int32_t device_index; /**< the device that resampled most rows, or -1 for the CPU */
   int32_t workers;      /**< CPU workers */
   int32_t native_wcs;   /**< WCS inputs mapped natively (TAN, TAN-SIP) */
   int32_t grid_wcs;     /**< WCS inputs mapped through wcslib on a grid */
@@ -1413,12 +1413,24 @@ PLX_API plx_status_t plx_coadd_result_init(plx_coadd_result_t* result, size_t st
  * Co-adds the inputs of `desc` into `result` (see above). Output tiles of
  * rows are planned within the runtime's memory budget; each input only visits
  * the output pixels its box covers.
+ * Devices (desc.device): AUTO resamples on a GPU or accelerator with double
+ * precision when the runtime has one, GPU on any such OpenCL device (a CPU
+ * one such as PoCL included), CPU never. The device path computes what the
+ * CPU path does, operation for operation (the same bits except for a few ulps
+ * of sin in LANCZOS3): TAN, TAN-SIP, affine and homography mappings in the
+ * kernel, wcslib grids and coordinate maps on the host, their coordinates
+ * sent with the rows. Every input image is uploaded once per device: when
+ * they do not fit in one allocation of a device, or their host copy and one
+ * output row not in the memory budget, the call runs on the CPU (logged). A
+ * chunk a device fails runs on the CPU; under AUTO a device path that cannot
+ * start (kernel build) falls back to the CPU as a whole. With desc.tile the
+ * output goes to the device in bands of rows the memory budget holds.
  * Errors: PLX_ERR_INVALID_ARGUMENT (any field: the message names it and the
  * input index; a WCS header that wcslib cannot parse or that is not
  * celestial), PLX_ERR_UNSUPPORTED (celestial frames without a rotation
  * between them), PLX_ERR_OUT_OF_MEMORY, PLX_ERR_TASK_FAILED (the map or tile
- * function returned non-zero), PLX_ERR_NO_DEVICE, PLX_ERR_DEVICE,
- * PLX_ERR_CANCELLED.
+ * function returned non-zero), PLX_ERR_NO_DEVICE (device GPU without a usable
+ * OpenCL device with double precision), PLX_ERR_DEVICE, PLX_ERR_CANCELLED.
  * @since 0.1
  */
 PLX_API plx_status_t plx_coadd(plx_runtime_t* runtime, const plx_coadd_desc_t* desc, plx_coadd_result_t* result);

@@ -13,7 +13,9 @@
 #include "api/handles.hpp"
 #include "api/run_options.hpp"
 #include "api/struct_io.hpp"
+#include "core/runtime.hpp"
 #include "kernels/coadd/coadd_cpu.hpp"
+#include "kernels/coadd/coadd_opencl.hpp"
 #include "kernels/coadd/wcs.hpp"
 
 namespace plx::api {
@@ -220,6 +222,54 @@ plx_status_t to_coadd_call(const char* fn, const plx_coadd_desc_t& d, CoaddCall&
   return PLX_OK;
 }
 
+// The devices that resample (none: the CPU): AUTO takes GPUs and
+// accelerators, GPU any OpenCL device with double precision (PoCL too); a
+// device must hold every input image at once, and the memory budget their
+// host copy (the upload) besides an output row.
+plx_status_t choose_devices(const char* fn, plx::Runtime& rt, int32_t preference, const CoaddJob& job,
+                            const RunSettings& settings, std::vector<int>& devices) {
+  if (preference == PLX_PREFER_CPU) return PLX_OK;
+  const std::vector<int> candidates = rt.kernel_devices(preference == PLX_PREFER_GPU);
+  if (preference == PLX_PREFER_GPU && candidates.empty())
+    return fail(PLX_ERR_NO_DEVICE, fn,
+                ": desc.device is GPU but the runtime has no usable OpenCL device with double precision "
+                "(cl_khr_fp64; see parallax info): use AUTO or CPU");
+  const int64_t resident = device_resident_bytes(job);
+  const Machine m = rt.machine();
+  for (int i : candidates) {
+    const DeviceInfo& info = m.devices[static_cast<size_t>(i)];
+    if (resident <= info.max_alloc_bytes && resident <= info.global_memory_bytes / 2) devices.push_back(i);
+  }
+  std::string why;
+  if (devices.empty() && !candidates.empty())
+    why = cat("the input images (", resident, " bytes) do not fit in one allocation on any device");
+  else if (resident + 2 * job.width * 8 > settings.memory_budget_bytes)
+    why = cat("the host copy of the input images for the devices (", resident,
+              " bytes) and one output row do not fit in the memory budget (", settings.memory_budget_bytes,
+              " bytes)");
+  if (!why.empty() && !candidates.empty()) {
+    rt.run_env().log.log(preference == PLX_PREFER_GPU ? LogLevel::warn : LogLevel::info,
+                         cat(fn, ": ", why, "; co-adding on the CPU"));
+    devices.clear();
+  }
+  return PLX_OK;
+}
+
+// Tiles of rows for the CPU: a few per worker, each within the worker's share
+// of the budget (settings.grain = rows per tile).
+plx_status_t plan_cpu_tiles(const char* fn, const CoaddJob& job, RunSettings& settings) {
+  const int64_t row_bytes = job.width * tile_bytes_per_pixel(job);
+  const int64_t budget = settings.memory_budget_bytes;
+  const int64_t fit = budget / std::max(1, settings.workers) / std::max<int64_t>(row_bytes, 1);
+  if (fit < 1)
+    return fail(PLX_ERR_OUT_OF_MEMORY, fn, ": one output row of ", job.width, " pixels needs ", row_bytes,
+                " bytes per worker, more than the memory budget allows (", budget, " bytes for ", settings.workers,
+                " workers)");
+  const int64_t share = (job.height + 4 * settings.workers - 1) / (4 * settings.workers);
+  settings.grain = std::clamp<int64_t>(std::min<int64_t>(share, 64), 1, fit);
+  return PLX_OK;
+}
+
 }  // namespace
 }  // namespace plx::api
 
@@ -265,9 +315,6 @@ PLX_API plx_status_t plx_coadd(plx_runtime_t* runtime, const plx_coadd_desc_t* d
       return fail(PLX_ERR_INVALID_ARGUMENT, fn,
                   ": with desc.tile the footprint goes to the tile function: "
                   "leave result.footprint NULL");
-    if (d.device == PLX_PREFER_GPU)
-      return fail(PLX_ERR_UNSUPPORTED, fn,
-                  ": desc.device is GPU but plx_coadd has no OpenCL path in this release: use AUTO or CPU");
     CoaddCall call;
     if (plx_status_t s = to_coadd_call(fn, d, call); s != PLX_OK) return s;
     plx::Runtime& rt = *runtime->impl;
@@ -284,27 +331,37 @@ PLX_API plx_status_t plx_coadd(plx_runtime_t* runtime, const plx_coadd_desc_t* d
         return tile(user, row0, rows, image, footprint);
       };
     }
-    // Tiles of rows: a few per worker, each within the worker's share of the budget.
-    const int64_t row_bytes = job.width * tile_bytes_per_pixel(job);
-    const int64_t budget = settings.memory_budget_bytes > 0 ? settings.memory_budget_bytes : rt.memory_budget();
-    const int64_t fit = budget / std::max(1, settings.workers) / std::max<int64_t>(row_bytes, 1);
-    if (fit < 1)
-      return fail(PLX_ERR_OUT_OF_MEMORY, fn, ": one output row of ", job.width, " pixels needs ", row_bytes,
-                  " bytes per worker, more than the memory budget allows (", budget, " bytes for ", settings.workers,
-                  " workers)");
-    const int64_t share = (job.height + 4 * settings.workers - 1) / (4 * settings.workers);
-    settings.grain = std::clamp<int64_t>(std::min<int64_t>(share, 64), 1, fit);
+    if (settings.memory_budget_bytes <= 0) settings.memory_budget_bytes = rt.memory_budget();
+    std::vector<int> devices;
+    if (plx_status_t s = choose_devices(fn, rt, d.device, job, settings, devices); s != PLX_OK) return s;
     for (const std::string& note : call.notes) rt.run_env().log.log(LogLevel::info, cat(fn, ": ", note));
 
     const auto t0 = std::chrono::steady_clock::now();
     CoaddTotals totals;
-    RunOutcome run = coadd_on_cpu(rt.run_env(), job, settings, totals);
+    RunOutcome run;
+    if (!devices.empty()) {
+      DeviceCoadd on_device = coadd_on_devices(rt, devices, job, settings, totals);
+      run = std::move(on_device.run);
+      r.device_index = on_device.device_index;
+      r.tile_rows = on_device.band_rows;
+      if (run.code != Code::ok && d.device == PLX_PREFER_AUTO && run.code != Code::cancelled &&
+          run.code != Code::task_failed && !on_device.delivered) {
+        rt.run_env().log.log(LogLevel::warn,
+                             cat(fn, ": the OpenCL path failed (", run.message, "); co-adding on the CPU instead"));
+        devices.clear();
+      }
+    }
+    if (devices.empty()) {
+      if (plx_status_t s = plan_cpu_tiles(fn, job, settings); s != PLX_OK) return s;
+      totals = CoaddTotals{};
+      run = coadd_on_cpu(rt.run_env(), job, settings, totals);
+      r.device_index = -1;
+      r.tile_rows = settings.grain;
+    }
     if (plx_status_t st = finish_run(run, report); st != PLX_OK) return st;
     r.covered = totals.covered;
     r.samples = totals.samples;
-    r.tile_rows = settings.grain;
-    r.tiles = (job.height + settings.grain - 1) / settings.grain;
-    r.device_index = -1;
+    r.tiles = (job.height + r.tile_rows - 1) / r.tile_rows;
     r.workers = settings.workers;
     r.native_wcs = call.native_wcs;
     r.grid_wcs = call.grid_wcs;

@@ -222,7 +222,7 @@ struct Prepared {
 
 plx_status_t prepare(const char* fn, plx::Runtime& rt, Prepared& p) {
   if (plx_status_t s = to_settings(fn, rt, nullptr, p.call.run_options, p.settings, &p.report); s != PLX_OK) return s;
-  if (p.call.where != Where::cpu) p.devices = stack_devices(rt, p.call.where == Where::gpu);
+  if (p.call.where != Where::cpu) p.devices = rt.kernel_devices(p.call.where == Where::gpu);
   if (p.call.where == Where::gpu && p.devices.empty())
     return fail(PLX_ERR_NO_DEVICE, fn,
                 ": desc.device is GPU but the runtime has no usable OpenCL device with double precision "

@@ -204,6 +204,16 @@ std::vector<int> Runtime::usable_devices() {
   return usable;
 }
 
+std::vector<int> Runtime::kernel_devices(bool any_type) {
+  std::vector<int> out;
+  const Machine& m = with_devices();
+  for (int i : usable_devices()) {
+    const DeviceInfo& d = m.devices[static_cast<size_t>(i)];
+    if (d.fp64 && !d.simulated && (any_type || d.type != device_cpu)) out.push_back(i);
+  }
+  return out;
+}
+
 Result<Plan> Runtime::plan(const Workload& workload, int64_t run_budget_bytes) {
   // Only a workload that may use a device pays for discovering them.
   bool may_use_device = workload.preferred_device == DevicePreference::gpu ||

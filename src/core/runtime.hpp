@@ -49,6 +49,10 @@ class Runtime {
   int64_t memory_budget();
   // Indices of the devices the policy, filter and types admit.
   std::vector<int> usable_devices();
+  // Usable devices that can run the built-in kernels (double precision, a real
+  // OpenCL device); `any_type`: CPU-type OpenCL devices too (PoCL), else GPUs
+  // and accelerators only (a CPU OpenCL device is slower than the CPU paths).
+  std::vector<int> kernel_devices(bool any_type);
   bool device_usable(const DeviceInfo& device) const;
 
   // `run_budget_bytes` > 0 caps the memory budget (a run's own budget).

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <vector>
 
@@ -55,6 +56,14 @@ struct RowsJob {
   int64_t ram_budget_bytes = 0;  // for the pinned staging buffers
   double vram_fraction = 0.5;
 };
+
+// One entry of RowsJob::scalars: the bytes of a cl_int, cl_long, cl_double...
+template <class T>
+std::vector<unsigned char> scalar_bytes(T value) {
+  std::vector<unsigned char> out(sizeof value);
+  std::memcpy(out.data(), &value, sizeof value);
+  return out;
+}
 
 RunOutcome run_rows(const RunEnv& env, const Kernel& kernel, const RowsJob& job, const RunSettings& settings);
 

@@ -570,6 +570,22 @@ def test_gpu_required_without_a_device(field, tmp_path):
     assert not (tmp_path / "out.fits").exists() and leftovers(tmp_path) == []
 
 
+def test_opencl_path_agrees_with_the_cpu(field, tmp_path):
+    """--device gpu on PoCL (a CPU OpenCL device, --device-types cpu) gives the CPU path's mosaic."""
+    on_cpu, on_device = tmp_path / "cpu.fits", tmp_path / "device.fits"
+    fp_cpu, fp_device = tmp_path / "fp_cpu.fits", tmp_path / "fp_device.fits"
+    run_ok("-o", on_cpu, "--footprint", fp_cpu, "--reference", field["reference"], *field["inputs"], "--device", "cpu")
+    result = run("-o", on_device, "--footprint", fp_device, "--reference", field["reference"], *field["inputs"],
+                 "--device", "gpu", "--device-types", "cpu", "--json")
+    if result.returncode != 0 and "PLX_ERR_NO_DEVICE" in result.stderr:
+        pytest.skip("no OpenCL device with double precision: " + result.stderr.strip())
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["device_index"] >= 0 and doc["device"] != "cpu"
+    np.testing.assert_array_equal(read(on_device)[0], read(on_cpu)[0])
+    np.testing.assert_array_equal(read(fp_device)[0], read(fp_cpu)[0])
+
+
 def test_interrupt_removes_the_temporary_outputs(tmp_path):
     """Ctrl-C while co-adding: exit 130, no output, no temporary file."""
     big = tmp_path / "big.fits"

@@ -367,7 +367,9 @@ TEST(CoaddInvariance, SameBitsForAnyWorkersTilesAndSink) {
         << plx_last_error_message();
     EXPECT_TRUE(same_bits(out.image, reference.image)) << "budget " << budget;
     EXPECT_TRUE(same_bits(out.footprint, reference.footprint));
-    if (budget) EXPECT_LE(out.result.tile_rows, 2);
+    if (budget) {
+      EXPECT_LE(out.result.tile_rows, 2);
+    }
   }
   // The tile function receives every row once and assembles the same image.
   struct Sink {
@@ -455,7 +457,9 @@ TEST(CoaddBadInput, EveryFieldIsCheckedAndNamed) {
     EXPECT_EQ(plx_coadd(runtime, &d, &r), want) << needle;
     EXPECT_NE(std::string(plx_last_error_message()).find(needle), std::string::npos)
         << "wanted '" << needle << "' in: " << plx_last_error_message();
-    if (want != PLX_OK) EXPECT_EQ(image[0], -7.0f) << needle;  // outputs left alone
+    if (want != PLX_OK) {
+      EXPECT_EQ(image[0], -7.0f) << needle;  // outputs left alone
+    }
   };
   using I = plx_coadd_input_t;
   using D = plx_coadd_desc_t;
@@ -470,7 +474,16 @@ TEST(CoaddBadInput, EveryFieldIsCheckedAndNamed) {
   expect(PLX_ERR_INVALID_ARGUMENT, "desc.combine", [](I&, D& d, R&, T&) { d.combine = -1; });
   expect(PLX_ERR_INVALID_ARGUMENT, "desc.device", [](I&, D& d, R&, T&) { d.device = 3; });
   expect(PLX_ERR_INVALID_ARGUMENT, "desc.reserved", [](I&, D& d, R&, T&) { d.reserved = 1; });
-  expect(PLX_ERR_UNSUPPORTED, "OpenCL", [](I&, D& d, R&, T&) { d.device = PLX_PREFER_GPU; });
+  plx_runtime_options_t no_devices;
+  plx_runtime_options_init(&no_devices, sizeof no_devices);
+  no_devices.device_filter = "no-such-device";
+  plx_runtime_t* deviceless = nullptr;
+  ASSERT_EQ(plx_runtime_create(&no_devices, &deviceless), PLX_OK);
+  expect(PLX_ERR_NO_DEVICE, "no usable OpenCL device", [&](I&, D& d, R&, T& t) {
+    d.device = PLX_PREFER_GPU;
+    t = deviceless;
+  });
+  plx_runtime_destroy(deviceless);
   expect(PLX_ERR_VERSION, "desc", [](I&, D& d, R&, T&) { d.struct_size = 16; });
   expect(PLX_ERR_INVALID_ARGUMENT, "result.image is NULL", [](I&, D&, R& r, T&) { r.image = nullptr; });
   expect(PLX_ERR_INVALID_ARGUMENT, "both set",

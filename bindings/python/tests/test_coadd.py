@@ -757,3 +757,28 @@ def test_a_failing_tile_function_fails_the_call(crt, planar):
     with pytest.raises(parallax.TaskError) as excinfo:
         parallax.coadd([(a, np.eye(3))], a.shape, tile=lambda *args: 3, runtime=crt)
     assert excinfo.value.__cause__ is None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The OpenCL path (PoCL, the CPU OpenCL device every test machine has)
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_opencl_path_matches_reproject_and_the_cpu(crt, mosaic, tmp_path_factory):
+    """device="gpu" on PoCL: the same reproject match as the CPU path, and the CPU path's bits for every
+    combine (the two paths share every operation), with weight maps."""
+    with parallax.Runtime(device_types=["cpu", "gpu", "accelerator"],
+                          cache_dir=tmp_path_factory.mktemp("coadd-cache")) as drt:
+        if not any(d.usable and d.fp64 for d in drt.caps().devices):
+            pytest.skip("no usable OpenCL device with double precision")
+        ref, ref_fp = reference(mosaic["inputs"], mosaic["out"], weights=mosaic["weights"])
+        image, footprint, info = parallax.coadd(mosaic["inputs"], output_wcs=mosaic["out"], device="gpu",
+                                                input_weights=mosaic["weights"], runtime=drt, return_info=True)
+        assert info.device_index is not None
+        assert_matches(image, footprint, ref, ref_fp)
+        for combine in ("sum", "min", "max", "median", "first", "last"):
+            on_device = parallax.coadd(mosaic["inputs"], output_wcs=mosaic["out"], combine=combine, device="gpu",
+                                       interpolation="bicubic", runtime=drt)
+            on_cpu = parallax.coadd(mosaic["inputs"], output_wcs=mosaic["out"], combine=combine, device="cpu",
+                                    interpolation="bicubic", runtime=crt)
+            for a, b in zip(on_device, on_cpu):
+                np.testing.assert_array_equal(a, b, err_msg=combine)

@@ -38,9 +38,33 @@ class CpuCoadd {
  public:
   CpuCoadd(const CoaddJob& job, int workers) : job_(job), tiles_(static_cast<size_t>(workers)) {}
 
-  // Output rows [r0, r1) as one tile.
+  // Output rows [r0, r1) as one tile, into the output or the sink.
   int run(int64_t r0, int64_t r1, int worker) {
     Tile& t = tiles_[static_cast<size_t>(worker)];
+    const auto pixels = static_cast<size_t>((r1 - r0) * job_.width);
+    float* image = job_.image ? job_.image + r0 * job_.width : nullptr;
+    float* footprint = job_.footprint ? job_.footprint + r0 * job_.width : nullptr;
+    if (job_.sink) {
+      t.image.resize(pixels);
+      t.footprint.resize(pixels);
+      image = t.image.data();
+      footprint = t.footprint.data();
+    }
+    if (int code = resample(r0, r1, t, image, footprint); code != 0) return code;
+    if (job_.sink) {
+      std::lock_guard<std::mutex> lock(sink_mutex_);
+      if (int code = job_.sink(r0, r1 - r0, image, footprint); code != 0) {
+        remember("the tile function returned " + std::to_string(code) + " for rows [" + std::to_string(r0) + ", " +
+                 std::to_string(r1) + ")");
+        return code;
+      }
+    }
+    return 0;
+  }
+
+  // Output rows [r0, r1) into image and footprint (width floats per row; a
+  // null footprint is not written).
+  int resample(int64_t r0, int64_t r1, Tile& t, float* image, float* footprint) {
     const int64_t w = job_.width;
     const auto pixels = static_cast<size_t>((r1 - r0) * w);
     const Combine c = job_.combine;
@@ -76,16 +100,8 @@ class CpuCoadd {
         }
       }
     }
-    finish(t, r0, r1);
+    finish(t, pixels, image, footprint);
     samples_ += samples;
-    if (job_.sink) {
-      std::lock_guard<std::mutex> lock(sink_mutex_);
-      if (int code = job_.sink(r0, r1 - r0, t.image.data(), t.footprint.data()); code != 0) {
-        remember("the tile function returned " + std::to_string(code) + " for rows [" + std::to_string(r0) + ", " +
-                 std::to_string(r1) + ")");
-        return code;
-      }
-    }
     return 0;
   }
 
@@ -121,8 +137,7 @@ class CpuCoadd {
     t.weight[p] += f;
   }
 
-  void finish(Tile& t, int64_t r0, int64_t r1) {
-    const auto pixels = static_cast<size_t>((r1 - r0) * job_.width);
+  void finish(Tile& t, size_t pixels, float* image, float* footprint) {
     if (job_.combine == Combine::median) {
       t.value.assign(pixels, kNaN);
       std::stable_sort(t.samples.begin(), t.samples.end(),
@@ -136,14 +151,6 @@ class CpuCoadd {
         t.value[static_cast<size_t>(t.samples[a].first)] = median_of(values);
         a = b;
       }
-    }
-    float* image = job_.image ? job_.image + r0 * job_.width : nullptr;
-    float* footprint = job_.footprint ? job_.footprint + r0 * job_.width : nullptr;
-    if (job_.sink) {
-      t.image.resize(pixels);
-      t.footprint.resize(pixels);
-      image = t.image.data();
-      footprint = t.footprint.data();
     }
     int64_t covered = 0;
     for (size_t p = 0; p < pixels; ++p) {
@@ -200,6 +207,15 @@ RunOutcome coadd_on_cpu(const RunEnv& env, const CoaddJob& job, const RunSetting
     out.message = cat(settings.name, ": ", *error);
   if (out.code == Code::ok) totals = coadd.totals();
   return out;
+}
+
+int coadd_rows_on_cpu(const CoaddJob& job, int64_t r0, int64_t r1, float* image, float* footprint,
+                      std::string& error) {
+  CpuCoadd coadd(job, 1);
+  Tile tile;
+  const int code = coadd.resample(r0, r1, tile, image, footprint);
+  if (code != 0) error = coadd.error().value_or("");
+  return code;
 }
 
 }  // namespace plx::coadd

@@ -32,13 +32,6 @@ std::string kernel_source() {
   return text.substr(0, b) + instance("__private", "_p") + instance("__global", "_g") + text.substr(e + end.size());
 }
 
-template <class T>
-std::vector<unsigned char> bytes_of(T value) {
-  std::vector<unsigned char> out(sizeof value);
-  std::memcpy(out.data(), &value, sizeof value);
-  return out;
-}
-
 class DeviceStack {
  public:
   DeviceStack(const StackJob& job, const StackPlan& plan) : job_(job), plan_(plan), f_(job.frames) {}
@@ -117,17 +110,6 @@ class DeviceStack {
 
 }  // namespace
 
-std::vector<int> stack_devices(Runtime& runtime, bool any_type) {
-  std::vector<int> out;
-  const std::vector<int> usable = runtime.usable_devices();
-  const Machine m = runtime.machine();
-  for (int i : usable) {
-    const DeviceInfo& d = m.devices[static_cast<size_t>(i)];
-    if (d.fp64 && !d.simulated && (any_type || d.type != device_cpu)) out.push_back(i);
-  }
-  return out;
-}
-
 DeviceRun stack_on_devices(Runtime& runtime, const std::vector<int>& devices, const StackJob& job,
                            const StackPlan& plan, const RunSettings& settings, Totals& totals) {
   DeviceRun result;
@@ -176,23 +158,23 @@ DeviceRun stack_on_devices(Runtime& runtime, const std::vector<int>& devices, co
   if (p.weighted) std::memcpy(weights.data(), p.weight.data(), weights.size());
   rows.constants.push_back(std::move(weights));
   const PixelRule& r = job.rule;
-  rows.scalars = {bytes_of<cl_int>(static_cast<cl_int>(n)),
-                  bytes_of<cl_int>(static_cast<cl_int>(tc)),
-                  bytes_of<cl_long>(f.height),
-                  bytes_of<cl_long>(plan.col_tiles),
-                  bytes_of<cl_long>(f.width),
-                  bytes_of<cl_int>(job.want_frame_rejected ? 1 : 0),
-                  bytes_of<cl_int>(p.weighted ? 1 : 0),
-                  bytes_of<cl_int>(static_cast<cl_int>(r.reject)),
-                  bytes_of<cl_int>(static_cast<cl_int>(r.combine)),
-                  bytes_of<cl_int>(static_cast<cl_int>(r.centre)),
-                  bytes_of<cl_int>(r.max_iters),
-                  bytes_of<cl_int>(r.n_low),
-                  bytes_of<cl_int>(r.n_high),
-                  bytes_of<cl_double>(r.sigma_low),
-                  bytes_of<cl_double>(r.sigma_high),
-                  bytes_of<cl_double>(r.percentile_low),
-                  bytes_of<cl_double>(r.percentile_high)};
+  rows.scalars = {scalar_bytes<cl_int>(static_cast<cl_int>(n)),
+                  scalar_bytes<cl_int>(static_cast<cl_int>(tc)),
+                  scalar_bytes<cl_long>(f.height),
+                  scalar_bytes<cl_long>(plan.col_tiles),
+                  scalar_bytes<cl_long>(f.width),
+                  scalar_bytes<cl_int>(job.want_frame_rejected ? 1 : 0),
+                  scalar_bytes<cl_int>(p.weighted ? 1 : 0),
+                  scalar_bytes<cl_int>(static_cast<cl_int>(r.reject)),
+                  scalar_bytes<cl_int>(static_cast<cl_int>(r.combine)),
+                  scalar_bytes<cl_int>(static_cast<cl_int>(r.centre)),
+                  scalar_bytes<cl_int>(r.max_iters),
+                  scalar_bytes<cl_int>(r.n_low),
+                  scalar_bytes<cl_int>(r.n_high),
+                  scalar_bytes<cl_double>(r.sigma_low),
+                  scalar_bytes<cl_double>(r.sigma_high),
+                  scalar_bytes<cl_double>(r.percentile_low),
+                  scalar_bytes<cl_double>(r.percentile_high)};
   rows.work_items_per_row = tc;
   rows.ram_budget_bytes = settings.memory_budget_bytes;
   rows.cpu = [&](int64_t first, int64_t count_rows, const void* const* inputs, void* const* outputs) {

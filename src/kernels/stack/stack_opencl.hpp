@@ -14,10 +14,6 @@ class Runtime;
 
 namespace plx::stack {
 
-// Devices of the runtime that can stack (usable, with double precision);
-// `any_type`: CPU-type OpenCL devices too (PoCL), else GPUs and accelerators only.
-std::vector<int> stack_devices(Runtime& runtime, bool any_type);
-
 struct DeviceRun {
   RunOutcome run;
   int device_index = -1;  // the device that stacked most chunks, -1: all on the CPU
