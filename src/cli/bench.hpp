@@ -3,6 +3,8 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <cstdio>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -19,8 +21,24 @@ struct BenchOptions {
 // The runtime's usable OpenCL devices: (index, info).
 std::vector<std::pair<int32_t, plx_device_info_t>> usable_devices(plx_runtime_t* runtime);
 
+// A file the Python peer finds in its directory (its first argument).
+struct PeerFile {
+  std::string name;
+  const void* data;
+  size_t bytes;
+};
+
+// Runs `script` with Debian's /usr/bin/python3: arguments its directory (with
+// `files`) then `args`; returns what it prints, parsed as JSON, or null when
+// python3 or one of `modules` ("numpy, astropy") is missing. Throws when the
+// script fails.
+nlohmann::json run_python_peer(const std::string& suite, const std::string& modules, const std::string& script,
+                               const std::vector<PeerFile>& files, const std::vector<std::string>& args);
+std::string read_all(FILE* pipe);
+
 nlohmann::json bench_exec(plx_runtime_t* runtime, const BenchOptions& options);
 nlohmann::json bench_device(plx_runtime_t* runtime, const BenchOptions& options);
 nlohmann::json bench_stack(plx_runtime_t* runtime, const BenchOptions& options);
+nlohmann::json bench_coadd(plx_runtime_t* runtime, const BenchOptions& options);
 
 }  // namespace plx::cli

@@ -6,14 +6,11 @@
 // Timing never fails; wrong results do.
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -136,49 +133,13 @@ print(json.dumps({"astropy_sigma_clip_s": best_clip, "numpy_median_s": best_medi
                   "count_mismatches": int((count != our_count).sum())}))
 )PY";
 
-std::string read_all(FILE* pipe) {
-  std::string out;
-  char buffer[4096];
-  size_t got;
-  while ((got = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, got);
-  return out;
-}
-
-template <class T>
-void write_raw(const fs::path& path, const std::vector<T>& v) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(T)));
-  if (!out) throw std::runtime_error("bench --suite stack: cannot write " + path.string());
-}
-
 // Runs the Python peers; null when python3, numpy or astropy is missing.
 nlohmann::json python_peers(const Cube& c, const Stacked& sigma, int reps) {
-  const char* python = "/usr/bin/python3";
-  if (access(python, X_OK) != 0 || std::system("/usr/bin/python3 -c 'import numpy, astropy' >/dev/null 2>&1") != 0)
-    return nullptr;
-  char pattern[] = "/tmp/parallax-bench-XXXXXX";
-  if (!mkdtemp(pattern)) throw std::runtime_error("bench --suite stack: cannot create a temporary directory");
-  const fs::path dir = pattern;
-  nlohmann::json out;
-  try {
-    write_raw(dir / "cube.f32", c.data);
-    write_raw(dir / "sigma.f32", sigma.image);
-    write_raw(dir / "count.i32", sigma.count);
-    std::ofstream(dir / "peers.py") << kPeerScript;
-    const std::string command = std::string(python) + " " + (dir / "peers.py").string() + " " + dir.string() + " " +
-                                std::to_string(c.frames) + " " + std::to_string(c.height) + " " +
-                                std::to_string(c.width) + " " + std::to_string(reps);
-    FILE* pipe = popen(command.c_str(), "r");
-    if (!pipe) throw std::runtime_error("bench --suite stack: cannot run " + command);
-    const std::string text = read_all(pipe);
-    if (pclose(pipe) != 0) throw std::runtime_error("bench --suite stack: the Python peers failed: " + command);
-    out = nlohmann::json::parse(text);
-  } catch (...) {
-    fs::remove_all(dir);
-    throw;
-  }
-  fs::remove_all(dir);
-  return out;
+  auto file = [](const char* name, const auto& v) { return PeerFile{name, v.data(), v.size() * sizeof v[0]}; };
+  return run_python_peer("stack", "numpy, astropy", kPeerScript,
+                         {file("cube.f32", c.data), file("sigma.f32", sigma.image), file("count.i32", sigma.count)},
+                         {std::to_string(c.frames), std::to_string(c.height), std::to_string(c.width),
+                          std::to_string(reps)});
 }
 
 // The sigma clip again in a child process with the SIMD dispatch forced to

@@ -75,13 +75,29 @@ void print_stack(const nlohmann::json& r) {
   if (!r.contains("astropy_sigma_clip_s")) std::printf("\n  (no /usr/bin/python3 with numpy and astropy: no peers)\n");
 }
 
+void print_coadd(const nlohmann::json& r) {
+  auto num = [&](const char* key) { return r.contains(key) ? r[key].get<double>() : std::nan(""); };
+  std::printf("Co-addition benchmark: %lld TAN images of %lld x %lld onto %lld x %lld, bilinear mean, %d workers, "
+              "best of %d\n\n",
+              r["inputs"].get<long long>(), r["input_height"].get<long long>(), r["input_width"].get<long long>(),
+              r["height"].get<long long>(), r["width"].get<long long>(), r["workers"].get<int>(),
+              r["repetitions"].get<int>());
+  std::printf("  plx_coadd     %8.4f s  %7.1f Mpixel/s   (reproject_and_coadd %8.3f s, speedup %.1f)\n",
+              num("coadd_s"), num("output_mpixels_per_s"), num("reproject_s"), num("speedup_vs_reproject"));
+  if (r.contains("gpu_coadd_s"))
+    std::printf("  on device     %8.4f s  %7.1f Mpixel/s from host images\n", num("gpu_coadd_s"),
+                num("gpu_output_mpixels_per_s"));
+  if (!r.contains("reproject_s"))
+    std::printf("\n  (no /usr/bin/python3 with numpy, astropy and reproject: no peer)\n");
+}
+
 }  // namespace
 
 Command add_bench_command(CLI::App& app) {
   auto f = std::make_shared<BenchFlags>();
   CLI::App* cmd = app.add_subcommand("bench", "Benchmarks against a peer measured in the same run");
-  cmd->add_option("--suite", f->suite, "Which suite: exec, device or stack")
-      ->check(CLI::IsMember({"exec", "device", "stack"}));
+  cmd->add_option("--suite", f->suite, "Which suite: exec, device, stack or coadd")
+      ->check(CLI::IsMember({"exec", "device", "stack", "coadd"}));
   cmd->add_option("--reps", f->options.reps, "Repetitions (best of)")->check(CLI::Range(1, 1000));
   cmd->add_flag("--quick", f->options.quick, "Small sizes: check the suite runs, not its speed");
   cmd->add_flag("--sigma-only", f->options.sigma_only, "Stack suite: time the sigma clip only")->group("");
@@ -91,16 +107,19 @@ Command add_bench_command(CLI::App& app) {
     // Device benchmarks measure every OpenCL device unless told otherwise.
     if (f->suite == "device" && f->runtime.device_types.empty()) f->runtime.device_types = "any";
     Runtime runtime(f->runtime);
-    const bool device = f->suite == "device", stack = f->suite == "stack";
-    nlohmann::json result = device  ? bench_device(runtime.get(), f->options)
-                            : stack ? bench_stack(runtime.get(), f->options)
-                                    : bench_exec(runtime.get(), f->options);
+    const std::string& suite = f->suite;
+    nlohmann::json result = suite == "device"  ? bench_device(runtime.get(), f->options)
+                            : suite == "stack" ? bench_stack(runtime.get(), f->options)
+                            : suite == "coadd" ? bench_coadd(runtime.get(), f->options)
+                                               : bench_exec(runtime.get(), f->options);
     if (f->runtime.json)
       std::cout << result.dump(2) << "\n";
-    else if (device)
+    else if (suite == "device")
       print_device(result);
-    else if (stack)
+    else if (suite == "stack")
       print_stack(result);
+    else if (suite == "coadd")
+      print_coadd(result);
     else
       print_exec(result);
     return 0;

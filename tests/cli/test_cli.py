@@ -196,6 +196,18 @@ def test_bench_stack_quick_checks_against_astropy_and_the_opencl_path():
     assert result["gpu_device_index"] >= 0
 
 
+def test_bench_coadd_quick_checks_against_reproject_and_the_opencl_path():
+    # PoCL as the device: the suite fails if the OpenCL or the reproject result differs.
+    result = run_json("bench", "--suite", "coadd", "--quick", "--reps", "1", "--device-types", "cpu",
+                      env={"POCL_KERNEL_CACHE": "0"})
+    for key in ("coadd_s", "output_mpixels_per_s", "reproject_s", "speedup_vs_reproject", "gpu_coadd_s"):
+        assert result[key] > 0, key
+    agreement = result["agrees_with_reproject"]
+    assert agreement["max_relative_difference"] <= 1e-6 and agreement["nan_mask_mismatches"] == 0
+    assert agreement["covered"] == result["covered"] > 0
+    assert result["native_wcs"] == 4 and result["gpu_device_index"] >= 0
+
+
 def test_bench_unknown_suite_is_a_usage_error():
     result = run("bench", "--suite", "quantum")
     assert result.returncode != 0

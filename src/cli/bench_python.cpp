@@ -1,0 +1,57 @@
+// Python peers of the benchmark suites: a script run by Debian's python3 in a
+// temporary directory that holds the suite's data, printing its figures as
+// one JSON object.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "bench.hpp"
+
+namespace plx::cli {
+
+std::string read_all(FILE* pipe) {
+  std::string out;
+  char buffer[4096];
+  size_t got;
+  while ((got = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, got);
+  return out;
+}
+
+nlohmann::json run_python_peer(const std::string& suite, const std::string& modules, const std::string& script,
+                               const std::vector<PeerFile>& files, const std::vector<std::string>& args) {
+  namespace fs = std::filesystem;
+  const char* python = "/usr/bin/python3";
+  const std::string probe = std::string(python) + " -c 'import " + modules + "' >/dev/null 2>&1";
+  if (access(python, X_OK) != 0 || std::system(probe.c_str()) != 0) return nullptr;
+  const std::string what = "bench --suite " + suite;
+  char pattern[] = "/tmp/parallax-bench-XXXXXX";
+  if (!mkdtemp(pattern)) throw std::runtime_error(what + ": cannot create a temporary directory");
+  const fs::path dir = pattern;
+  nlohmann::json out;
+  try {
+    for (const PeerFile& f : files) {
+      std::ofstream file(dir / f.name, std::ios::binary);
+      file.write(static_cast<const char*>(f.data), static_cast<std::streamsize>(f.bytes));
+      if (!file) throw std::runtime_error(what + ": cannot write " + (dir / f.name).string());
+    }
+    std::ofstream(dir / "peer.py") << script;
+    std::string command = std::string(python) + " " + (dir / "peer.py").string() + " " + dir.string();
+    for (const std::string& a : args) command += " '" + a + "'";
+    FILE* pipe = popen(command.c_str(), "r");
+    if (!pipe) throw std::runtime_error(what + ": cannot run " + command);
+    const std::string text = read_all(pipe);
+    if (pclose(pipe) != 0) throw std::runtime_error(what + ": the Python peer failed: " + command);
+    out = nlohmann::json::parse(text);
+  } catch (...) {
+    fs::remove_all(dir);
+    throw;
+  }
+  fs::remove_all(dir);
+  return out;
+}
+
+}  // namespace plx::cli
