@@ -1,13 +1,17 @@
 /* A plugin host that links nothing of Parallax: it loads the library with
- * dlopen, resolves what it needs with dlsym, creates a runtime and a plan,
- * runs a parallel loop on the runtime's threads, destroys everything and
- * dlcloses — N times in one process — then checks that no thread is left
- * behind, that memory does not grow and that the library really unloads.
+ * dlopen, checks plx_abi_compatible, resolves every symbol plugin.def lists
+ * with dlsym, creates a runtime and a plan, runs a parallel loop on the
+ * runtime's threads, stacks three frames and co-adds two images (checking
+ * the known answers), destroys everything and dlcloses — N times in one
+ * process — then checks that no thread is left behind, that memory does not
+ * grow and that the library really unloads.
  *
- *   plx_dlopen_host /path/to/libparallax.so.0 [iterations]
+ *   plx_dlopen_host /path/to/libparallax.so.0 [iterations] [plugin.def]
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <dlfcn.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +52,39 @@ static int is_mapped(const char* name) {
   return found;
 }
 
+/* Every name plugin.def exports resolves: the list a host would dlsym.
+ * Returns the number resolved, or -1 (after saying which failed). */
+static int resolve_plugin_def(void* lib, const char* def_path) {
+  FILE* f = fopen(def_path, "r");
+  char line[256];
+  int exports = 0, resolved = 0;
+  if (!f) {
+    fprintf(stderr, "cannot open %s\n", def_path);
+    return -1;
+  }
+  while (fgets(line, sizeof line, f)) {
+    char* name = line;
+    char* end;
+    while (isspace((unsigned char)*name)) ++name;
+    if (strncmp(name, "EXPORTS", 7) == 0) {
+      exports = 1;
+      continue;
+    }
+    if (!exports || *name == ';' || *name == '\0') continue;
+    for (end = name; *end && !isspace((unsigned char)*end); ++end) {
+    }
+    *end = '\0';
+    if (!dlsym(lib, name)) {
+      fprintf(stderr, "FAIL: plugin.def lists %s but dlsym finds no such symbol: %s\n", name, dlerror());
+      fclose(f);
+      return -1;
+    }
+    ++resolved;
+  }
+  fclose(f);
+  return resolved;
+}
+
 #define RESOLVE(handle, name)                                    \
   name##_fn name = (name##_fn)dlsym(handle, #name);              \
   if (!name) {                                                   \
@@ -68,6 +105,100 @@ typedef void (*plx_plan_destroy_fn)(plx_plan_t*);
 typedef plx_status_t (*plx_run_options_init_fn)(plx_run_options_t*, size_t);
 typedef plx_status_t (*plx_parallel_for_fn)(plx_runtime_t*, const plx_plan_t*, int64_t, int64_t, plx_range_fn, void*,
                                             const plx_run_options_t*);
+typedef plx_status_t (*plx_stack_desc_init_fn)(plx_stack_desc_t*, size_t);
+typedef plx_status_t (*plx_stack_result_init_fn)(plx_stack_result_t*, size_t);
+typedef plx_status_t (*plx_stack_fn)(plx_runtime_t*, const plx_stack_desc_t*, plx_stack_result_t*);
+typedef plx_status_t (*plx_coadd_input_init_fn)(plx_coadd_input_t*, size_t);
+typedef plx_status_t (*plx_coadd_desc_init_fn)(plx_coadd_desc_t*, size_t);
+typedef plx_status_t (*plx_coadd_result_init_fn)(plx_coadd_result_t*, size_t);
+typedef plx_status_t (*plx_coadd_fn)(plx_runtime_t*, const plx_coadd_desc_t*, plx_coadd_result_t*);
+
+/* Three 4 x 5 frames, a sigma-clipped mean: pixel i of frame j is i + j,
+ * except an outlier of 1000 in frame 2 at pixel 7, which the clip cannot
+ * reject with 3 samples (fewer than 3 valid ones are never clipped, and with
+ * 3 the outlier is within 3 sigma): mean (i + 0 + i + 1 + i + 2) / 3 = i + 1,
+ * or (7 + 8 + 1000) / 3 at pixel 7. */
+static int check_stack(plx_runtime_t* runtime, plx_stack_desc_init_fn desc_init, plx_stack_result_init_fn result_init,
+                       plx_stack_fn stack, plx_last_error_message_fn last_error) {
+  float frames[3][20], image[20];
+  int32_t count[20];
+  const float* pointers[3] = {frames[0], frames[1], frames[2]};
+  plx_stack_desc_t desc;
+  plx_stack_result_t result;
+  int i, j;
+  for (j = 0; j < 3; ++j)
+    for (i = 0; i < 20; ++i) frames[j][i] = (float)(i + j);
+  frames[2][7] = 1000.0f;
+  if (desc_init(&desc, sizeof desc) != PLX_OK || result_init(&result, sizeof result) != PLX_OK) return 1;
+  desc.frames = 3;
+  desc.height = 4;
+  desc.width = 5;
+  desc.frame_data = pointers;
+  desc.reject = PLX_REJECT_SIGMA_CLIP;
+  desc.device = PLX_PREFER_CPU;
+  result.image = image;
+  result.count = count;
+  if (stack(runtime, &desc, &result) != PLX_OK) {
+    fprintf(stderr, "plx_stack: %s\n", last_error());
+    return 1;
+  }
+  for (i = 0; i < 20; ++i) {
+    const float want = i == 7 ? (7.0f + 8.0f + 1000.0f) / 3.0f : (float)(i + 1);
+    if (fabsf(image[i] - want) > 1e-5f * want || count[i] != 3) {
+      fprintf(stderr, "plx_stack: pixel %d is %g (count %d), expected %g (3)\n", i, image[i], count[i], want);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Two 6 x 8 images co-added by mean onto a 6 x 10 grid: the first in place,
+ * the second shifted two columns right (output x reads input x - 2). Where
+ * both cover, the mean of the two; the footprint counts the inputs. */
+static int check_coadd(plx_runtime_t* runtime, plx_coadd_input_init_fn input_init, plx_coadd_desc_init_fn desc_init,
+                       plx_coadd_result_init_fn result_init, plx_coadd_fn coadd, plx_last_error_message_fn last_error) {
+  float a[48], b[48], image[60], footprint[60];
+  plx_coadd_input_t inputs[2];
+  plx_coadd_desc_t desc;
+  plx_coadd_result_t result;
+  int i, x, y;
+  for (i = 0; i < 48; ++i) {
+    a[i] = (float)i;
+    b[i] = 100.0f + (float)i;
+  }
+  for (i = 0; i < 2; ++i) {
+    if (input_init(&inputs[i], sizeof inputs[i]) != PLX_OK) return 1;
+    inputs[i].data = i == 0 ? a : b;
+    inputs[i].height = 6;
+    inputs[i].width = 8;
+  }
+  inputs[1].matrix[2] = -2.0; /* xi = x - 2 */
+  if (desc_init(&desc, sizeof desc) != PLX_OK || result_init(&result, sizeof result) != PLX_OK) return 1;
+  desc.inputs = inputs;
+  desc.count = 2;
+  desc.height = 6;
+  desc.width = 10;
+  desc.interpolation = PLX_INTERP_NEAREST;
+  desc.device = PLX_PREFER_CPU;
+  result.image = image;
+  result.footprint = footprint;
+  if (coadd(runtime, &desc, &result) != PLX_OK) {
+    fprintf(stderr, "plx_coadd: %s\n", last_error());
+    return 1;
+  }
+  for (y = 0; y < 6; ++y)
+    for (x = 0; x < 10; ++x) {
+      const int in_a = x < 8, in_b = x >= 2;
+      const float va = (float)(y * 8 + x), vb = 100.0f + (float)(y * 8 + x - 2);
+      const float want = in_a && in_b ? (va + vb) / 2 : in_a ? va : vb;
+      if (image[y * 10 + x] != want || footprint[y * 10 + x] != (float)(in_a + in_b)) {
+        fprintf(stderr, "plx_coadd: pixel (%d, %d) is %g (footprint %g), expected %g (%d)\n", x, y,
+                image[y * 10 + x], footprint[y * 10 + x], want, in_a + in_b);
+        return 1;
+      }
+    }
+  return 0;
+}
 
 /* A loop body: sums its range, so the loop really runs on the arena's threads. */
 static int sum_range(int64_t begin, int64_t end, int32_t worker, void* user) {
@@ -77,6 +208,8 @@ static int sum_range(int64_t begin, int64_t end, int32_t worker, void* user) {
   sums[worker] += s;
   return 0;
 }
+
+static const char* g_plugin_def = NULL; /* plugin.def, when given */
 
 /* One load-use-unload cycle. Returns 0 on success. */
 static int cycle(const char* path, int device_policy) {
@@ -98,6 +231,13 @@ static int cycle(const char* path, int device_policy) {
     RESOLVE(lib, plx_plan_destroy);
     RESOLVE(lib, plx_run_options_init);
     RESOLVE(lib, plx_parallel_for);
+    RESOLVE(lib, plx_stack_desc_init);
+    RESOLVE(lib, plx_stack_result_init);
+    RESOLVE(lib, plx_stack);
+    RESOLVE(lib, plx_coadd_input_init);
+    RESOLVE(lib, plx_coadd_desc_init);
+    RESOLVE(lib, plx_coadd_result_init);
+    RESOLVE(lib, plx_coadd);
     plx_runtime_options_t options;
     plx_runtime_t* runtime = NULL;
     plx_caps_t caps;
@@ -111,6 +251,7 @@ static int cycle(const char* path, int device_policy) {
       fprintf(stderr, "library is not ABI-compatible with header %s\n", PLX_VERSION_STRING);
       return 1;
     }
+    if (g_plugin_def && resolve_plugin_def(lib, g_plugin_def) < 0) return 1;
     if (plx_runtime_options_init(&options, sizeof options) != PLX_OK) return 1;
     options.device_policy = device_policy;
     if (plx_runtime_create(&options, &runtime) != PLX_OK) {
@@ -141,6 +282,10 @@ static int cycle(const char* path, int device_policy) {
       fprintf(stderr, "plx_parallel_for summed wrong\n");
       return 1;
     }
+    if (check_stack(runtime, plx_stack_desc_init, plx_stack_result_init, plx_stack, plx_last_error_message) != 0 ||
+        check_coadd(runtime, plx_coadd_input_init, plx_coadd_desc_init, plx_coadd_result_init, plx_coadd,
+                    plx_last_error_message) != 0)
+      return 1;
     plx_runtime_destroy(runtime);
   }
   if (dlclose(lib) != 0) {
@@ -190,6 +335,19 @@ int main(int argc, char** argv) {
   const char* path = argc > 1 ? argv[1] : "libparallax.so.0";
   int iterations = argc > 2 ? atoi(argv[2]) : 100;
   int threads_before = thread_count();
+  if (argc > 3) {
+    void* lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    int resolved;
+    if (!lib) {
+      fprintf(stderr, "dlopen(%s) failed: %s\n", path, dlerror());
+      return 1;
+    }
+    resolved = resolve_plugin_def(lib, argv[3]);
+    dlclose(lib);
+    if (resolved < 1) return 1;
+    printf("plugin.def: all %d symbols resolve\n", resolved);
+    g_plugin_def = argv[3];
+  }
 
   /* CPU_ONLY: Parallax itself must leave exactly the threads it found. */
   if (phase(path, PLX_DEVICE_CPU_ONLY, "CPU_ONLY", iterations) != 0) return 1;
