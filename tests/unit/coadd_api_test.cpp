@@ -342,6 +342,65 @@ TEST(CoaddWcs, SameTangentPointIsAShiftAndScale) {
   EXPECT_NE(std::string(plx_last_error_message()).find("FK4"), std::string::npos) << plx_last_error_message();
 }
 
+// wcslib evaluates distortions (TPV, DSS, ...) in scratch arrays inside the
+// wcsprm struct; one struct shared by the workers gave a few output pixels
+// computed from another worker's coordinates (up to a pixel off, or NaN) now
+// and then. Both grids distorted: the input's and the output's WCS are called
+// from every worker; small tiles keep the workers side by side all along.
+TEST(CoaddWcs, WcslibDistortionsGiveTheSameBitsForAnyWorkers) {
+  auto tpv_header = [](double crval1, double crval2, double crpix, double rotation_deg, double pv1_4, double pv2_6) {
+    auto num = [](const char* key, double v) {
+      char card[81];
+      std::snprintf(card, sizeof card, "%-8s= %20.12e", key, v);
+      return std::string(card);
+    };
+    const double s = 0.00047, c = std::cos(rotation_deg * M_PI / 180), n = std::sin(rotation_deg * M_PI / 180);
+    return header({"CTYPE1  = 'RA---TPV'", "CTYPE2  = 'DEC--TPV'", num("CRVAL1", crval1), num("CRVAL2", crval2),
+                   num("CRPIX1", crpix), num("CRPIX2", crpix), num("CD1_1", -s * c), num("CD1_2", s * n),
+                   num("CD2_1", s * n), num("CD2_2", s * c), num("PV1_1", 1.0), num("PV1_4", pv1_4), num("PV2_1", 1.0),
+                   num("PV2_6", pv2_6)});
+  };
+  const std::string in_h = tpv_header(217.48, -62.68, 60.5, 20, 0.002, -0.003);
+  const std::string out_h = tpv_header(217.485, -62.675, 80.5, 5, -0.001, 0.002);
+  auto a = ramp(120, 120, 0.01f);
+  auto call = [&](plx_runtime_t* rt, int64_t budget, Out& out) {
+    plx_coadd_input_t in = input(a, 120, 120);
+    in.mapping = PLX_MAPPING_WCS;
+    in.wcs_header = in_h.c_str();
+    plx_coadd_desc_t d;
+    plx_coadd_desc_init(&d, sizeof d);
+    d.inputs = &in;
+    d.count = 1;
+    d.height = 160;
+    d.width = 160;
+    d.output_wcs_header = out_h.c_str();
+    plx_run_options_t o;
+    plx_run_options_init(&o, sizeof o);
+    o.memory_budget_bytes = budget;
+    d.run_options = &o;
+    out.image.assign(160 * 160, -7.0f);
+    out.footprint.assign(160 * 160, -7.0f);
+    plx_coadd_result_init(&out.result, sizeof out.result);
+    out.result.image = out.image.data();
+    out.result.footprint = out.footprint.data();
+    return plx_coadd(rt, &d, &out.result);
+  };
+  Out reference;
+  {
+    Runtime one(1);
+    ASSERT_EQ(call(one.rt, 0, reference), PLX_OK) << plx_last_error_message();
+  }
+  EXPECT_EQ(reference.result.grid_wcs, 1);
+  EXPECT_GT(reference.result.covered, 10000);
+  Runtime many(8);
+  for (int run = 0; run < 6; ++run) {
+    Out out;
+    ASSERT_EQ(call(many.rt, 8 * 160 * 16, out), PLX_OK) << plx_last_error_message();
+    EXPECT_TRUE(same_bits(out.image, reference.image)) << "run " << run << ", " << out.result.workers << " workers";
+    EXPECT_TRUE(same_bits(out.footprint, reference.footprint)) << "run " << run;
+  }
+}
+
 TEST(CoaddInvariance, SameBitsForAnyWorkersTilesAndSink) {
   auto a = ramp(64, 80, 0.37f), b = ramp(70, 60, 1.3f);
   a[500] = kNaN;

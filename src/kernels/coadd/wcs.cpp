@@ -132,7 +132,61 @@ Frame frame_of(const wcsprm& w, std::string& name) {
 }  // namespace
 
 Wcs::~Wcs() {
-  if (wcs_) wcsvfree(&nwcs_, &wcs_);
+  free_parsed(parsed_);
+  for (Parsed& copy : spares_) free_parsed(copy);
+}
+
+void Wcs::free_parsed(Parsed& parsed) {
+  if (parsed.all) wcsvfree(&parsed.nwcs, &parsed.all);
+  parsed = Parsed{};
+}
+
+std::string Wcs::parse_header(std::string header, Parsed& parsed) {
+  int nreject = 0;
+  {
+    static std::mutex parser;  // wcspih's flex scanner is not reentrant
+    std::lock_guard<std::mutex> lock(parser);
+    const int status =
+        wcspih(header.data(), static_cast<int>(header.size() / 80), WCSHDR_all, 0, &nreject, &parsed.nwcs, &parsed.all);
+    if (status != 0) {
+      parsed = Parsed{};
+      return "wcslib cannot parse the header (status " + std::to_string(status) + ")";
+    }
+  }
+  if (parsed.nwcs < 1) return "the header has no WCS";
+  wcsprm& p = parsed.all[0];
+  int stat[NWCSFIX];
+  wcsfix(7, nullptr, &p, stat);  // e.g. DATE-OBS, units: as astropy does
+  if (int status = wcsset(&p); status != 0)
+    return "wcslib rejects the WCS: " +
+           (p.err && p.err->msg ? std::string(p.err->msg) : "status " + std::to_string(status));
+  return "";
+}
+
+Wcs::Parsed Wcs::borrow() const {
+  if (!scratch_) return parsed_;
+  {
+    std::lock_guard<std::mutex> lock(spares_mutex_);
+    if (!spares_.empty()) {
+      Parsed copy = spares_.back();
+      spares_.pop_back();
+      return copy;
+    }
+  }
+  // The same steps on the same header as parsed_: the same numbers.
+  Parsed copy;
+  if (!parse_header(header_, copy).empty()) free_parsed(copy);
+  return copy;
+}
+
+void Wcs::give_back(Parsed copy) const {
+  if (!scratch_ || !copy.all) return;
+  std::lock_guard<std::mutex> lock(spares_mutex_);
+  try {
+    spares_.push_back(copy);
+  } catch (...) {
+    free_parsed(copy);
+  }
 }
 
 Result<std::shared_ptr<const Wcs>> Wcs::parse(const std::string& header, const std::string& what) {
@@ -142,25 +196,21 @@ Result<std::shared_ptr<const Wcs>> Wcs::parse(const std::string& header, const s
   bool had_sip = false;
   std::string h = without_sip(header, had_sip);
   std::shared_ptr<Wcs> w(new Wcs);
-  int nreject = 0;
-  {
-    static std::mutex parser;  // wcspih's flex scanner is not reentrant
-    std::lock_guard<std::mutex> lock(parser);
-    const int status = wcspih(h.data(), static_cast<int>(h.size() / 80), WCSHDR_all, 0, &nreject, &w->nwcs_, &w->wcs_);
-    if (status != 0)
-      return make_error(Code::invalid_argument, what, ": wcslib cannot parse the header (status ", status, ")");
-  }
-  if (w->nwcs_ < 1) return make_error(Code::invalid_argument, what, ": the header has no WCS");
-  wcsprm& p = w->wcs_[0];
-  int stat[NWCSFIX];
-  wcsfix(7, nullptr, &p, stat);  // e.g. DATE-OBS, units: as astropy does
-  if (int status = wcsset(&p); status != 0)
-    return make_error(Code::invalid_argument, what, ": wcslib rejects the WCS: ",
-                      p.err && p.err->msg ? p.err->msg : "status " + std::to_string(status));
+  if (std::string why = parse_header(h, w->parsed_); !why.empty())
+    return make_error(Code::invalid_argument, what, ": ", why);
+  w->wcs_ = w->parsed_.all;
+  wcsprm& p = *w->wcs_;
   if (p.naxis != 2 || p.lng < 0 || p.lat < 0)
     return make_error(Code::invalid_argument, what,
                       ": the WCS is not a 2-D celestial one (CTYPE1/CTYPE2 must be a longitude and a latitude, e.g. "
                       "RA---TAN / DEC--TAN)");
+  // Without distortions wcsp2s/wcss2p only read the set-up wcsprm (linprm's
+  // affine path, celprm, prjprm): the workers share it. With them, linp2x/
+  // linx2p and disp2x/disx2p work in lin.tmpcrd and dis->tmpmem, and workers
+  // sharing one wcsprm read each other's intermediate coordinates (pixels up
+  // to a pixel off, or failing the round trip): each one borrows a copy.
+  w->scratch_ = p.lin.dispre != nullptr || p.lin.disseq != nullptr;
+  if (w->scratch_) w->header_ = std::move(h);
   w->frame_ = frame_of(p, w->frame_name_);
   w->crpix0_[0] = p.crpix[0] - 1.0;
   w->crpix0_[1] = p.crpix[1] - 1.0;
@@ -206,7 +256,10 @@ Result<std::shared_ptr<const Wcs>> Wcs::parse(const std::string& header, const s
 bool Wcs::pixel_to_world(double x, double y, double& lon, double& lat) const {
   double pix[2] = {x + 1.0, y + 1.0}, img[2], phi, theta, world[2];
   int stat = 0;
-  if (wcsp2s(wcs_, 1, 2, pix, img, &phi, &theta, world, &stat) != 0 || stat != 0) return false;
+  Parsed w = borrow();
+  const bool ok = w.all && wcsp2s(w.all, 1, 2, pix, img, &phi, &theta, world, &stat) == 0 && stat == 0;
+  give_back(w);
+  if (!ok) return false;
   lon = world[wcs_->lng];
   lat = world[wcs_->lat];
   return std::isfinite(lon) && std::isfinite(lat);
@@ -217,7 +270,10 @@ bool Wcs::world_to_pixel(double lon, double lat, double& x, double& y) const {
   world[wcs_->lng] = lon;
   world[wcs_->lat] = lat;
   int stat = 0;
-  if (wcss2p(wcs_, 1, 2, world, &phi, &theta, img, pix, &stat) != 0 || stat != 0) return false;
+  Parsed w = borrow();
+  const bool ok = w.all && wcss2p(w.all, 1, 2, world, &phi, &theta, img, pix, &stat) == 0 && stat == 0;
+  give_back(w);
+  if (!ok) return false;
   x = pix[0] - 1.0;
   y = pix[1] - 1.0;
   return std::isfinite(x) && std::isfinite(y);

@@ -1,12 +1,15 @@
 // A FITS celestial WCS parsed by wcslib, with its SIP distortion kept apart
 // (as astropy does): pixel <-> direction on the sky, and the mapping of one
 // grid's pixels to another's, native (a homography, plus SIP) for TAN and
-// through wcslib on a grid for the other projections.
+// through wcslib on a grid for the other projections. A Wcs may be used from
+// several threads at once (the co-addition's workers share it).
 #pragma once
 
 #include <array>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "core/error.hpp"
 #include "kernels/coadd/mapping.hpp"
@@ -42,8 +45,31 @@ class Wcs {
   bool pixel_to_world(double x, double y, double& lon, double& lat) const;
   bool world_to_pixel(double lon, double lat, double& x, double& y) const;
   bool pixel_to_direction_tan(double x, double y, Vec3& d) const;  // without SIP
-  int nwcs_ = 0;
-  wcsprm* wcs_ = nullptr;
+
+  // wcspih's array of WCSes for the header, the first one fixed and set up.
+  struct Parsed {
+    int nwcs = 0;
+    wcsprm* all = nullptr;
+  };
+  // wcspih, wcsfix and wcsset on `header`: "" or why not.
+  static std::string parse_header(std::string header, Parsed& parsed);
+  static void free_parsed(Parsed& parsed);
+  // A WCS for one transformation: parsed_ itself, or, where wcslib writes into
+  // it while transforming (scratch_), a copy no other thread is using (all is
+  // null if one could not be made); give_back when done.
+  Parsed borrow() const;
+  void give_back(Parsed copy) const;
+
+  Parsed parsed_;
+  wcsprm* wcs_ = nullptr;  // parsed_.all
+  // wcslib's distortions (TPV, DSS, polynomials: linprm::dispre/disseq) are
+  // computed in scratch arrays of the wcsprm (linprm::tmpcrd,
+  // disprm::tmpmem), so one wcsprm cannot serve two threads at once: each
+  // concurrent caller gets its own copy, parsed again from the same header.
+  bool scratch_ = false;
+  std::string header_;  // the header wcs_ was parsed from, when scratch_
+  mutable std::mutex spares_mutex_;
+  mutable std::vector<Parsed> spares_;  // copies not in use
   bool tan_ = false;
   Sip sip_;
   Frame frame_ = Frame::other;
