@@ -23,10 +23,10 @@ DEBIAN_PACKAGES := \
 	build-essential cmake ninja-build pkg-config \
 	libtbb-dev libhwloc-dev nlohmann-json3-dev libcli11-dev libhwy-dev libcfitsio-dev wcslib-dev \
 	ocl-icd-opencl-dev opencl-c-headers opencl-clhpp-headers pocl-opencl-icd clinfo \
-	libgtest-dev libgmock-dev libbenchmark-dev \
+	libgtest-dev libgmock-dev libbenchmark-dev abigail-tools \
 	python3 python3-numpy python3-pytest python3-astropy python3-reproject
 
-.PHONY: all deps build demo test test-asan test-tsan fuzz install clean
+.PHONY: all deps build demo test test-asan test-tsan fuzz install clean abi-check abi-baseline
 
 all: build
 
@@ -76,6 +76,18 @@ fuzz: deps
 	  $(FUZZ_DIR)/tests/plx_fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	    -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
+
+# The ABI against the 0.1 baseline (abi/): fails, with abidiff's report, on
+# any change an old client could notice (tests/abi/abi_check.py says which
+# are compatible). Also run by `make test` (ctest abi.baseline_0_1).
+ABI_BASELINE := abi/libparallax-0.1.abi
+abi-check: deps build
+	$(PYTHON) tests/abi/abi_check.py $(ABI_BASELINE) $(BUILD_DIR)/src/libparallax.so $(CURDIR)/include include/parallax.h
+
+# Only when a release freezes its ABI: the baseline every later build is checked against.
+abi-baseline: deps build
+	abidw --headers-dir $(CURDIR)/include --drop-private-types --short-locs --no-corpus-path --no-comp-dir-path \
+	      --drop-undefined-syms --exported-interfaces-only $(BUILD_DIR)/src/libparallax.so > $(ABI_BASELINE)
 
 install: build
 	cmake --install $(BUILD_DIR)
