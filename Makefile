@@ -24,10 +24,10 @@ DEBIAN_PACKAGES := \
 	libtbb-dev libhwloc-dev nlohmann-json3-dev libcli11-dev libhwy-dev libcfitsio-dev wcslib-dev \
 	ocl-icd-opencl-dev opencl-c-headers opencl-clhpp-headers pocl-opencl-icd clinfo \
 	libgtest-dev libgmock-dev libbenchmark-dev abigail-tools \
-	python3 python3-numpy python3-pytest python3-astropy python3-reproject
+	python3 python3-numpy python3-pytest python3-astropy python3-reproject python3-pip python3-setuptools
 DEBIAN_PACKAGES += python3-ccdproc
 
-.PHONY: all deps build demo test test-asan test-tsan fuzz install clean abi-check abi-baseline
+.PHONY: all deps build demo test test-asan test-tsan fuzz install package docs clean abi-check abi-baseline
 
 all: build
 
@@ -92,6 +92,16 @@ abi-baseline: deps build
 
 install: build
 	cmake --install $(BUILD_DIR)
+
+# The C API reference as HTML in $(BUILD_DIR)/docs/html (doxygen, when installed).
+docs:
+	@command -v doxygen >/dev/null || { echo "docs: doxygen is not installed (apt-get install doxygen)"; exit 1; }
+	mkdir -p $(BUILD_DIR)/docs && PLX_DOCS_DIR=$(BUILD_DIR)/docs doxygen docs/Doxyfile
+	@echo "docs: $(BUILD_DIR)/docs/html/index.html"
+
+# Debian packages libparallax0, libparallax-dev and parallax-tools in $(BUILD_DIR)/packages.
+package: build
+	cd $(BUILD_DIR) && cpack -B packages
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR) $(FUZZ_DIR)
