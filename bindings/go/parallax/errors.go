@@ -31,8 +31,24 @@ const (
 
 // String is the status's name from plx_status_string, e.g.
 // "PLX_ERR_INVALID_ARGUMENT" ("PLX_ERR_UNKNOWN" for a value the library does
-// not know).
-func (s Status) String() string { return StatusString(s) }
+// not know). With a library that was refused at load, the names come from the
+// header this package was compiled against.
+func (s Status) String() string {
+	if loadError == nil {
+		return StatusString(s)
+	}
+	if name, ok := headerStatusNames[s]; ok {
+		return name
+	}
+	return "PLX_ERR_UNKNOWN"
+}
+
+var headerStatusNames = map[Status]string{StatusOK: "PLX_OK", StatusInvalidArgument: "PLX_ERR_INVALID_ARGUMENT",
+	StatusOutOfMemory: "PLX_ERR_OUT_OF_MEMORY", StatusDevice: "PLX_ERR_DEVICE", StatusNoDevice: "PLX_ERR_NO_DEVICE",
+	StatusCancelled: "PLX_ERR_CANCELLED", StatusTaskFailed: "PLX_ERR_TASK_FAILED",
+	StatusUnsupported: "PLX_ERR_UNSUPPORTED", StatusVersion: "PLX_ERR_VERSION", StatusIO: "PLX_ERR_IO",
+	StatusInternal: "PLX_ERR_INTERNAL", StatusBufferTooSmall: "PLX_ERR_BUFFER_TOO_SMALL",
+	StatusTimeout: "PLX_ERR_TIMEOUT"}
 
 // StatusString names a status (plx_status_string).
 func StatusString(s Status) string {
