@@ -111,3 +111,18 @@ func collect() {
 		runtime.Gosched()
 	}
 }
+
+// cacheDir is the program cache every device runtime of the test binary shares.
+var cacheDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "parallax-go-cache-")
+	if err != nil {
+		panic(err)
+	}
+	cacheDir = dir
+	code := m.Run()
+	closeDeviceRuntime()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
