@@ -154,3 +154,24 @@ func TestClosedHandlesRefuseCallsAndCloseIsIdempotent(t *testing.T) {
 	_, err = rt2.ParallelFor(0, 1, func(int64, int64, int) error { return nil }, &RunOptions{Plan: plan})
 	requireStatus(t, err, ErrInvalidArgument, "plan is closed")
 }
+
+func TestSmallNamesAndStates(t *testing.T) {
+	for level, name := range map[LogLevel]string{LogOff: "OFF", LogError: "ERROR", LogWarn: "WARN", LogInfo: "INFO",
+		LogDebug: "DEBUG", 9: "LogLevel(9)"} {
+		if level.String() != name {
+			t.Fatalf("%d: %q", level, level.String())
+		}
+	}
+	if Code(7).Error() != "callback failed with code 7" || returnCode(Code(0)) != -1 || returnCode(Code(3)) != 3 ||
+		returnCode(errors.New("x")) != -1 {
+		t.Fatal("codes")
+	}
+	p := &PanicError{Value: 42}
+	if p.Error() != "panic in a parallax callback: 42" || p.Unwrap() != nil {
+		t.Fatal(p.Error())
+	}
+	plan := must[*Plan](t)(tiny(t).Plan(Workload{Items: 1, BytesPerItem: 1}))
+	if plan.Closed() || plan.Close() != nil || !plan.Closed() {
+		t.Fatal("Plan.Closed")
+	}
+}
