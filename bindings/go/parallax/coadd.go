@@ -246,8 +246,12 @@ func (rt *Runtime) Coadd(inputs []CoaddInput, height, width int64, options *Coad
 		return nil, err
 	}
 	out := &CoaddResult{}
-	if o.Tile == nil && height > 0 && width > 0 {
-		out.Image, out.Footprint = make([]float32, height*width), make([]float32, height*width)
+	pixels, err := outputSize(op, "output image", height, width)
+	if err != nil {
+		return nil, err
+	}
+	if o.Tile == nil && pixels > 0 {
+		out.Image, out.Footprint = make([]float32, pixels), make([]float32, pixels)
 		setAddr(unsafe.Pointer(&res.image), unsafe.Pointer(&out.Image[0]))
 		setAddr(unsafe.Pointer(&res.footprint), unsafe.Pointer(&out.Footprint[0]))
 	}

@@ -77,6 +77,14 @@ func (rt *Runtime) NewKernel(source, kernelName, buildOptions string) (*Kernel, 
 	return k, nil
 }
 
+// use acquires the kernel for one call.
+func (k *Kernel) use(op string) (unsafe.Pointer, error) {
+	if err := k.rt.refuseInLog(op); err != nil {
+		return nil, err
+	}
+	return k.h.acquire(op)
+}
+
 // Close destroys the kernel (plx_kernel_destroy) once its runs have ended.
 // Idempotent; returns nil.
 func (k *Kernel) Close() error {
@@ -87,7 +95,7 @@ func (k *Kernel) Close() error {
 // Devices are the indices of the devices the kernel was built for (plx_kernel_devices).
 func (k *Kernel) Devices() ([]int32, error) {
 	const op = "plx_kernel_devices"
-	p, err := k.h.acquire(op)
+	p, err := k.use(op)
 	if err != nil {
 		return nil, err
 	}
@@ -152,11 +160,19 @@ func (rt *Runtime) NewBuffer(deviceIndex int32, bytes int64) (*Buffer, error) {
 	return b, nil
 }
 
+// use acquires the buffer for one call.
+func (b *Buffer) use(op string) (unsafe.Pointer, error) {
+	if err := b.rt.refuseInLog(op); err != nil {
+		return nil, err
+	}
+	return b.h.acquire(op)
+}
+
 // Write copies src into the buffer at byte offset and returns once it is on
 // the device (plx_buffer_write). Use BytesOf to pass other slices.
 func (b *Buffer) Write(offset int64, src []byte) error {
 	const op = "plx_buffer_write"
-	p, err := b.h.acquire(op)
+	p, err := b.use(op)
 	if err != nil {
 		return err
 	}
@@ -171,7 +187,7 @@ func (b *Buffer) Write(offset int64, src []byte) error {
 // Read copies len(dst) bytes of the buffer from byte offset into dst (plx_buffer_read).
 func (b *Buffer) Read(offset int64, dst []byte) error {
 	const op = "plx_buffer_read"
-	p, err := b.h.acquire(op)
+	p, err := b.use(op)
 	if err != nil {
 		return err
 	}
@@ -234,7 +250,7 @@ func (k *Kernel) Run(deviceIndex int32, args []KernelArg, global, local []int64)
 	if local != nil && len(local) != len(global) {
 		return invalid(op, "local has %d dimensions, global %d", len(local), len(global))
 	}
-	p, err := k.h.acquire(op)
+	p, err := k.use(op)
 	if err != nil {
 		return err
 	}

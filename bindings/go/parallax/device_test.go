@@ -2,6 +2,7 @@ package parallax
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -336,4 +337,24 @@ func TestSimulatedDevicesAreRefusedAndMeasuring(t *testing.T) {
 	if d := must[DeviceInfo](t)(later.Device(0)); d.MeasuredGBps != figures.StreamGBps {
 		t.Fatalf("cached %v, measured %v", d.MeasuredGBps, figures.StreamGBps)
 	}
+}
+
+func TestKernelsAndBuffersRefuseCallsFromTheirRuntimesLogFunction(t *testing.T) {
+	var k *Kernel
+	var refused []error
+	rt := newRuntime(t, "tiny-2c-4g", func(o *RuntimeOptions) {
+		o.DevicePolicy = DeviceCPUOnly
+		o.Log = func(level LogLevel, message string) {
+			if k != nil && strings.Contains(message, "parallel_plan_summary") {
+				_, err := k.Devices()
+				refused = append(refused, err)
+			}
+		}
+	})
+	k = must[*Kernel](t)(rt.NewKernel(deviceSource, "axpb", ""))
+	must[*Plan](t)(rt.Plan(Workload{Items: 10, BytesPerItem: 1000}))
+	if len(refused) != 1 {
+		t.Fatalf("%v", refused)
+	}
+	requireStatus(t, refused[0], ErrInvalidArgument, "own log function")
 }

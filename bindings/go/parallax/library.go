@@ -6,6 +6,7 @@ import "C"
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"unsafe"
 )
@@ -127,6 +128,28 @@ func newCArray[T any](m *cmem, n int) []T {
 // stored as an integer, so the collector never finds a Go pointer in C memory.
 func setAddr(field unsafe.Pointer, p unsafe.Pointer) {
 	*(*uintptr)(field) = uintptr(p)
+}
+
+// outputSize is the element count of an output of the given dimensions, or an
+// error when it cannot be allocated (rather than a panic in make). Dimensions
+// below 1 give 0: the library refuses them with its own message.
+func outputSize(op, what string, dims ...int64) (int, error) {
+	n := int64(1)
+	for _, d := range dims {
+		if d < 1 {
+			return 0, nil
+		}
+		if n > math.MaxInt64/d {
+			n = math.MaxInt64
+			break
+		}
+		n *= d
+	}
+	if n > 1<<40 || int64(int(n)) != n {
+		return 0, &Error{Status: StatusOutOfMemory, Op: op, Message: fmt.Sprintf(
+			"%s: the %s would hold %d values; that much memory cannot be allocated", op, what, n)}
+	}
+	return int(n), nil
 }
 
 func sizeOf[T any]() C.size_t {

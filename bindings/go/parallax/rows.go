@@ -105,7 +105,7 @@ func (k *Kernel) RunRows(desc RowsRun, options *RunOptions) (RunReport, error) {
 			return RunReport{}, err
 		}
 	}
-	p, err := k.h.acquire(op)
+	p, err := k.use(op)
 	if err != nil {
 		return RunReport{}, err
 	}

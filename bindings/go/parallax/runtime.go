@@ -200,12 +200,21 @@ func NewRuntime(options *RuntimeOptions) (*Runtime, error) {
 
 // use acquires the runtime for one call of method op.
 func (rt *runtimeCore) use(op string) (*C.plx_runtime_t, error) {
-	if rt.log != nil && rt.log.threads.current() {
-		return nil, invalid(op, "called from this runtime's own log function, which the library forbids; "+
-			"use another runtime or defer the call")
+	if err := rt.refuseInLog(op); err != nil {
+		return nil, err
 	}
 	p, err := rt.h.acquire(op)
 	return (*C.plx_runtime_t)(p), err
+}
+
+// refuseInLog refuses calls on the runtime (or its kernels and buffers) from
+// its own log function, which the library forbids.
+func (rt *runtimeCore) refuseInLog(op string) error {
+	if rt.log != nil && rt.log.threads.current() {
+		return invalid(op, "called from this runtime's own log function, which the library forbids; "+
+			"use another runtime or defer the call")
+	}
+	return nil
 }
 
 // Close destroys the runtime (plx_runtime_destroy) once the calls in flight on

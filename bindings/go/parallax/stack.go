@@ -277,8 +277,11 @@ func (rt *Runtime) Stack(in StackInput, options *StackOptions) (*StackResult, er
 		return nil, err
 	}
 	out := &StackResult{}
-	pixels := int64(d.channels) * in.Height * in.Width
-	if pixels > 0 && in.Height > 0 && in.Width > 0 {
+	pixels, err := outputSize(op, "stacked image", int64(d.channels), in.Height, in.Width)
+	if err != nil {
+		return nil, err
+	}
+	if pixels > 0 {
 		out.Image = make([]float32, pixels)
 		out.Count = make([]int32, pixels)
 		setAddr(unsafe.Pointer(&res.image), unsafe.Pointer(&out.Image[0]))
@@ -290,8 +293,11 @@ func (rt *Runtime) Stack(in StackInput, options *StackOptions) (*StackResult, er
 		}
 	}
 	frames := int64(d.frames)
-	if o.FrameStatistics && frames > 0 && int64(d.channels) > 0 {
-		perFrame := frames * int64(d.channels)
+	perFrame, err := outputSize(op, "frame statistics", frames, int64(d.channels))
+	if err != nil {
+		return nil, err
+	}
+	if o.FrameStatistics && perFrame > 0 {
 		out.FrameRejected = make([]int64, frames)
 		out.FrameScale, out.FrameOffset, out.FrameWeight = make([]float64, perFrame), make([]float64, perFrame),
 			make([]float64, perFrame)

@@ -330,3 +330,12 @@ func TestStackBadInput(t *testing.T) {
 	}, Height: 4, Width: 5}, nil)
 	requireStatus(t, err, ErrInvalidArgument, "not both")
 }
+
+func TestOutputsTooLargeToAllocateAreRefused(t *testing.T) {
+	rt := tiny(t)
+	_, err := rt.Stack(StackInput{Count: 2, Height: 1 << 31, Width: 1 << 31,
+		Provider: func(int64, int64, int64, int64, int64, int, []float32, int64) error { return nil }}, nil)
+	requireStatus(t, err, ErrOutOfMemory, "stacked image")
+	_, err = rt.Coadd([]CoaddInput{{Data: make([]float32, 4), Height: 2, Width: 2}}, 1<<40, 1<<40, nil)
+	requireStatus(t, err, ErrOutOfMemory, "output image")
+}
