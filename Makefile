@@ -26,6 +26,7 @@ DEBIAN_PACKAGES := \
 	libgtest-dev libgmock-dev libbenchmark-dev abigail-tools \
 	python3 python3-numpy python3-pytest python3-astropy python3-reproject python3-pip python3-setuptools
 DEBIAN_PACKAGES += python3-ccdproc
+DEBIAN_PACKAGES += golang-go
 
 .PHONY: all deps build demo test test-asan test-tsan fuzz install package docs clean abi-check abi-baseline
 

@@ -1,0 +1,3 @@
+module parallax.dev/parallax
+
+go 1.19
