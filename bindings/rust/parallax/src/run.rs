@@ -272,11 +272,15 @@ impl<'a> RunOptions<'a> {
 struct ProgressCtx<'a> {
     f: Arc<Mutex<Box<ProgressFn<'a>>>>,
     failures: Arc<Failures>,
+    panicked: std::sync::atomic::AtomicBool,
 }
 
 unsafe extern "C" fn progress_trampoline(p: *const sys::plx_progress_t, user_data: *mut c_void) -> c_int {
     // SAFETY: user_data is the run's ProgressCtx, alive until the run has ended.
     let ctx = &*(user_data as *const ProgressCtx);
+    if ctx.panicked.load(std::sync::atomic::Ordering::Acquire) {
+        return 1; // not called again after a panic (the run is being cancelled)
+    }
     let p = &*p;
     let progress = Progress {
         done: p.done,
@@ -289,6 +293,7 @@ unsafe extern "C" fn progress_trampoline(p: *const sys::plx_progress_t, user_dat
         Ok(true) => 0,
         Ok(false) => 1,
         Err(payload) => {
+            ctx.panicked.store(true, std::sync::atomic::Ordering::Release);
             ctx.failures.record(i64::MAX, format!("the progress callback panicked: {}", panic_message(&*payload)));
             1
         }
@@ -357,7 +362,7 @@ impl<'a> RawRun<'a> {
         }
         options.report = &mut *report;
         let failures = Arc::new(Failures::default());
-        let progress = o.progress.as_ref().map(|f| Box::new(ProgressCtx { f: f.clone(), failures: failures.clone() }));
+        let progress = o.progress.as_ref().map(|f| Box::new(ProgressCtx { f: f.clone(), failures: failures.clone(), panicked: Default::default() }));
         if let Some(ctx) = &progress {
             options.progress = Some(progress_trampoline);
             options.progress_user_data = &**ctx as *const ProgressCtx as *mut c_void;
