@@ -262,7 +262,7 @@ impl<'rt> Kernel<'rt> {
     pub fn run_rows(&self, rows: &Rows<'_>, options: &RunOptions<'_>) -> Result<RunReport> {
         self.runtime.ptr("Kernel::run_rows")?;
         let run = RawRun::new(options)?;
-        let n = rows.rows as usize;
+        let n = rows.rows.max(0) as usize;
         let mut inputs = Vec::with_capacity(rows.inputs.len());
         let mut contexts: Vec<Box<ProviderCtx>> = Vec::new();
         for (i, input) in rows.inputs.iter().enumerate() {
@@ -273,9 +273,9 @@ impl<'rt> Kernel<'rt> {
                 provider_user_data: std::ptr::null_mut(),
             };
             match input {
-                RowsInput::Slice { data, bytes } => {
+                RowsInput::Slice { data, bytes, element } => {
                     raw.data = *data;
-                    raw.bytes_per_row = row_bytes(&format!("inputs[{i}]"), *bytes, n)?;
+                    raw.bytes_per_row = row_bytes(&format!("inputs[{i}]"), *bytes, *element, n)?;
                 }
                 RowsInput::Provider { bytes_per_row, f } => {
                     let ctx = Box::new(ProviderCtx { f: &**f, failures: run.failures.clone(), index: i, bytes_per_row: *bytes_per_row });
@@ -291,8 +291,11 @@ impl<'rt> Kernel<'rt> {
             .outputs
             .iter()
             .enumerate()
-            .map(|(j, (data, bytes))| {
-                Ok(sys::plx_rows_output_t { data: *data, bytes_per_row: row_bytes(&format!("outputs[{j}]"), *bytes, n)? })
+            .map(|(j, (data, bytes, element))| {
+                Ok(sys::plx_rows_output_t {
+                    data: *data,
+                    bytes_per_row: row_bytes(&format!("outputs[{j}]"), *bytes, *element, n)?,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         let scalars: Vec<sys::plx_kernel_scalar_t> = rows.scalars.iter().map(Scalar::raw).collect();
@@ -332,9 +335,11 @@ impl<'rt> Kernel<'rt> {
     }
 }
 
-fn row_bytes(what: &str, bytes: usize, rows: usize) -> Result<i64> {
+/// Bytes of one row of a slice of `bytes` bytes over `rows` rows (one element per row when there
+/// are no rows).
+fn row_bytes(what: &str, bytes: usize, element: usize, rows: usize) -> Result<i64> {
     if rows == 0 {
-        return Ok(0);
+        return len_i64("bytes_per_row", element);
     }
     if bytes % rows != 0 {
         return Err(Error::invalid(format!(
@@ -352,7 +357,7 @@ type ProviderFn<'a> = dyn Fn(i64, &mut [u8]) -> crate::callback::Outcome + Sync 
 type CpuFn<'a> = dyn Fn(&mut CpuRows<'_>) -> crate::callback::Outcome + Sync + 'a;
 
 enum RowsInput<'a> {
-    Slice { data: *const c_void, bytes: usize },
+    Slice { data: *const c_void, bytes: usize, element: usize },
     Provider { bytes_per_row: usize, f: Box<ProviderFn<'a>> },
 }
 
@@ -361,7 +366,7 @@ enum RowsInput<'a> {
 pub struct Rows<'a> {
     rows: i64,
     inputs: Vec<RowsInput<'a>>,
-    outputs: Vec<(*mut c_void, usize)>,
+    outputs: Vec<(*mut c_void, usize, usize)>,
     scalars: Vec<Scalar>,
     work_items_per_row: Option<i64>,
     rows_per_chunk: Option<i64>,
@@ -390,7 +395,7 @@ impl<'a> Rows<'a> {
     /// An input read in place: `data.len() / rows` elements per row.
     pub fn input<T: Element>(mut self, data: &'a [T]) -> Self {
         let (ptr, bytes) = bytes_of(data);
-        self.inputs.push(RowsInput::Slice { data: ptr, bytes });
+        self.inputs.push(RowsInput::Slice { data: ptr, bytes, element: std::mem::size_of::<T>() });
         self
     }
     /// An input made on demand: `f(first_row, dst)` writes the rows [first_row, first_row +
@@ -421,7 +426,7 @@ impl<'a> Rows<'a> {
     /// An output written in place: `data.len() / rows` elements per row.
     pub fn output<T: Element>(mut self, data: &'a mut [T]) -> Self {
         let bytes = std::mem::size_of_val(data);
-        self.outputs.push((data.as_mut_ptr() as *mut c_void, bytes));
+        self.outputs.push((data.as_mut_ptr() as *mut c_void, bytes, std::mem::size_of::<T>()));
         self
     }
     /// A scalar argument (after the inputs and outputs).

@@ -33,9 +33,9 @@ pub fn device_runtime() -> Runtime {
 
 /// One program cache for every test binary's runtimes (builds on PoCL cost seconds).
 pub fn cache_dir() -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_TMPDIR")
+    let dir = option_env!("CARGO_TARGET_TMPDIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir())
+        .unwrap_or_else(std::env::temp_dir)
         .join("parallax-rust-test-cache");
     std::fs::create_dir_all(&dir).expect("the cache dir");
     dir
