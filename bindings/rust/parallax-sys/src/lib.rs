@@ -28,8 +28,7 @@ pub const PLX_VERSION_MAJOR: c_int = 0;
 pub const PLX_VERSION_MINOR: c_int = 1;
 pub const PLX_VERSION_PATCH: c_int = 0;
 /// Packed version of the header: major * 10000 + minor * 100 + patch.
-pub const PLX_VERSION_NUMBER: u32 =
-    (PLX_VERSION_MAJOR * 10000 + PLX_VERSION_MINOR * 100 + PLX_VERSION_PATCH) as u32;
+pub const PLX_VERSION_NUMBER: u32 = (PLX_VERSION_MAJOR * 10000 + PLX_VERSION_MINOR * 100 + PLX_VERSION_PATCH) as u32;
 pub const PLX_VERSION_STRING: &str = "0.1.0";
 
 // ===========================================================================
@@ -693,8 +692,7 @@ extern "C" {
 
     // Runtime
     pub fn plx_runtime_options_init(options: *mut plx_runtime_options_t, struct_size: usize) -> plx_status_t;
-    pub fn plx_runtime_create(options: *const plx_runtime_options_t, runtime: *mut *mut plx_runtime_t)
-        -> plx_status_t;
+    pub fn plx_runtime_create(options: *const plx_runtime_options_t, runtime: *mut *mut plx_runtime_t) -> plx_status_t;
     pub fn plx_runtime_destroy(runtime: *mut plx_runtime_t);
     pub fn plx_runtime_describe_json(
         runtime: *mut plx_runtime_t,
@@ -703,8 +701,7 @@ extern "C" {
         required_size: *mut usize,
     ) -> plx_status_t;
     pub fn plx_caps_get(runtime: *mut plx_runtime_t, caps: *mut plx_caps_t) -> plx_status_t;
-    pub fn plx_device_info_get(runtime: *mut plx_runtime_t, index: i32, info: *mut plx_device_info_t)
-        -> plx_status_t;
+    pub fn plx_device_info_get(runtime: *mut plx_runtime_t, index: i32, info: *mut plx_device_info_t) -> plx_status_t;
 
     // Planning
     pub fn plx_workload_init(workload: *mut plx_workload_t, struct_size: usize) -> plx_status_t;
@@ -875,58 +872,237 @@ mod layout {
 
     #[test]
     fn offsets_match_the_c_header() {
-        pin!(plx_runtime_options_t { struct_size: 0, max_cpu_workers: 8, reserve_cpus: 12, ram_fraction: 16,
-            vram_fraction: 24, device_policy: 32, log_level: 36, log_callback: 40, log_user_data: 48,
-            machine_profile: 56, sysroot: 64, device_filter: 72, device_types: 80, fault_injection: 88,
-            cache_dir: 96, device_memory_limit_bytes: 104, device_replicas: 112, reserved0: 116 });
-        pin!(plx_workload_t { name: 8, kind: 16, layout: 20, items: 24, bytes_per_item: 32, rows: 40,
-            bytes_per_row: 48, working_set_factor: 56, per_worker_bytes: 64, max_workers: 72, preferred_device: 76 });
-        pin!(plx_caps_t { cpu_logical: 8, cpu_quota: 24, numa_nodes: 32, memory_total_bytes: 40,
-            memory_budget_bytes: 72, cache_l3_bytes: 96, cgroup_version: 104, from_profile: 108 });
-        pin!(plx_device_info_t { index: 8, type_: 12, name: 16, vendor: 144, platform: 272, driver_version: 400,
-            opencl_c_version: 464, compute_units: 528, global_memory_bytes: 536, local_memory_bytes: 552,
-            simulated: 572, measured_gbps: 576 });
-        pin!(plx_plan_info_t { cpu_workers: 8, streaming: 20, items_per_chunk: 24, max_chunk_bytes: 56,
-            chunk_count: 88, total_bytes: 96 });
+        pin!(plx_runtime_options_t {
+            struct_size: 0,
+            max_cpu_workers: 8,
+            reserve_cpus: 12,
+            ram_fraction: 16,
+            vram_fraction: 24,
+            device_policy: 32,
+            log_level: 36,
+            log_callback: 40,
+            log_user_data: 48,
+            machine_profile: 56,
+            sysroot: 64,
+            device_filter: 72,
+            device_types: 80,
+            fault_injection: 88,
+            cache_dir: 96,
+            device_memory_limit_bytes: 104,
+            device_replicas: 112,
+            reserved0: 116
+        });
+        pin!(plx_workload_t {
+            name: 8,
+            kind: 16,
+            layout: 20,
+            items: 24,
+            bytes_per_item: 32,
+            rows: 40,
+            bytes_per_row: 48,
+            working_set_factor: 56,
+            per_worker_bytes: 64,
+            max_workers: 72,
+            preferred_device: 76
+        });
+        pin!(plx_caps_t {
+            cpu_logical: 8,
+            cpu_quota: 24,
+            numa_nodes: 32,
+            memory_total_bytes: 40,
+            memory_budget_bytes: 72,
+            cache_l3_bytes: 96,
+            cgroup_version: 104,
+            from_profile: 108
+        });
+        pin!(plx_device_info_t {
+            index: 8,
+            type_: 12,
+            name: 16,
+            vendor: 144,
+            platform: 272,
+            driver_version: 400,
+            opencl_c_version: 464,
+            compute_units: 528,
+            global_memory_bytes: 536,
+            local_memory_bytes: 552,
+            simulated: 572,
+            measured_gbps: 576
+        });
+        pin!(plx_plan_info_t {
+            cpu_workers: 8,
+            streaming: 20,
+            items_per_chunk: 24,
+            max_chunk_bytes: 56,
+            chunk_count: 88,
+            total_bytes: 96
+        });
         pin!(plx_plan_device_t { device_index: 8, share: 16, memory_budget_bytes: 48 });
-        pin!(plx_run_options_t { name: 8, workers: 16, progress_interval_ms: 20, grain: 24, progress: 32,
-            progress_user_data: 40, cancel: 48, bytes_per_item: 56, report: 64, max_attempts: 72, fail_fast: 76,
-            backoff_base_s: 80, backoff_cap_s: 88, grow_after: 96, reserved0: 100, memory_budget_bytes: 104,
-            jitter_seed: 112 });
-        pin!(plx_run_report_t { workers: 8, threads: 12, chunks: 16, retries: 24, peak_concurrency: 32, failed: 36,
-            failed_begin: 40, failed_end: 48, callback_code: 56, peak_admitted_bytes: 64, wall_s: 72,
-            fallback_chunks: 80, chunk_splits: 88, reserved1: 92 });
+        pin!(plx_run_options_t {
+            name: 8,
+            workers: 16,
+            progress_interval_ms: 20,
+            grain: 24,
+            progress: 32,
+            progress_user_data: 40,
+            cancel: 48,
+            bytes_per_item: 56,
+            report: 64,
+            max_attempts: 72,
+            fail_fast: 76,
+            backoff_base_s: 80,
+            backoff_cap_s: 88,
+            grow_after: 96,
+            reserved0: 100,
+            memory_budget_bytes: 104,
+            jitter_seed: 112
+        });
+        pin!(plx_run_report_t {
+            workers: 8,
+            threads: 12,
+            chunks: 16,
+            retries: 24,
+            peak_concurrency: 32,
+            failed: 36,
+            failed_begin: 40,
+            failed_end: 48,
+            callback_code: 56,
+            peak_admitted_bytes: 64,
+            wall_s: 72,
+            fallback_chunks: 80,
+            chunk_splits: 88,
+            reserved1: 92
+        });
         pin!(plx_progress_t { done: 8, total: 16, bytes_done: 24, elapsed_s: 32, eta_s: 40 });
-        pin!(plx_reduce_desc_t { op: 8, range: 16, combine: 24, user_data: 32, value_size: 40, identity: 48,
-            grain: 56 });
-        pin!(plx_task_context_t { index: 8, attempt: 16, worker: 20, estimated_bytes: 24, reported_bytes: 32,
-            message: 40 });
+        pin!(plx_reduce_desc_t {
+            op: 8,
+            range: 16,
+            combine: 24,
+            user_data: 32,
+            value_size: 40,
+            identity: 48,
+            grain: 56
+        });
+        pin!(plx_task_context_t {
+            index: 8,
+            attempt: 16,
+            worker: 20,
+            estimated_bytes: 24,
+            reported_bytes: 32,
+            message: 40
+        });
         pin!(plx_task_t { fn_: 8, user_data: 16, estimated_bytes: 24, name: 32 });
         pin!(plx_task_result_t { status: 8, attempts: 12, message: 16 });
-        pin!(plx_rows_desc_t { rows: 8, inputs: 16, input_count: 24, output_count: 28, outputs: 32, scalars: 40,
-            scalar_count: 48, reserved0: 52, work_items_per_row: 56, rows_per_chunk: 64, cpu_fallback: 72,
-            cpu_user_data: 80 });
+        pin!(plx_rows_desc_t {
+            rows: 8,
+            inputs: 16,
+            input_count: 24,
+            output_count: 28,
+            outputs: 32,
+            scalars: 40,
+            scalar_count: 48,
+            reserved0: 52,
+            work_items_per_row: 56,
+            rows_per_chunk: 64,
+            cpu_fallback: 72,
+            cpu_user_data: 80
+        });
         pin!(plx_rows_input_t { data: 0, bytes_per_row: 8, provider: 16, provider_user_data: 24 });
         pin!(plx_rows_output_t { data: 0, bytes_per_row: 8 });
         pin!(plx_kernel_scalar_t { data: 0, size: 8 });
         pin!(plx_kernel_arg_t { kind: 0, reserved0: 4, buffer: 8, data: 16, size: 24 });
-        pin!(plx_stack_desc_t { struct_size: 0, frames: 8, height: 16, width: 24, channels: 32, combine: 36,
-            frame_data: 40, row_stride: 48, channel_stride: 56, provider: 64, provider_user_data: 72, reject: 80,
-            centre: 84, sigma_low: 88, sigma_high: 96, max_iters: 104, n_low: 108, n_high: 112, weights: 116,
-            percentile_low: 120, percentile_high: 128, frame_weights: 136, normalize: 144, device: 148,
-            reference_frame: 152, run_options: 160 });
-        pin!(plx_stack_result_t { struct_size: 0, image: 8, count: 16, rejected_low: 24, rejected_high: 32,
-            frame_rejected: 40, frame_scale: 48, frame_offset: 56, frame_weight: 64, samples: 72, missing: 80,
-            kept: 88, rejected: 96, device_index: 104, workers: 108, tile_rows: 112, tiles: 120,
-            frame_stats_s: 128, stack_s: 136, simd_target: 144 });
+        pin!(plx_stack_desc_t {
+            struct_size: 0,
+            frames: 8,
+            height: 16,
+            width: 24,
+            channels: 32,
+            combine: 36,
+            frame_data: 40,
+            row_stride: 48,
+            channel_stride: 56,
+            provider: 64,
+            provider_user_data: 72,
+            reject: 80,
+            centre: 84,
+            sigma_low: 88,
+            sigma_high: 96,
+            max_iters: 104,
+            n_low: 108,
+            n_high: 112,
+            weights: 116,
+            percentile_low: 120,
+            percentile_high: 128,
+            frame_weights: 136,
+            normalize: 144,
+            device: 148,
+            reference_frame: 152,
+            run_options: 160
+        });
+        pin!(plx_stack_result_t {
+            struct_size: 0,
+            image: 8,
+            count: 16,
+            rejected_low: 24,
+            rejected_high: 32,
+            frame_rejected: 40,
+            frame_scale: 48,
+            frame_offset: 56,
+            frame_weight: 64,
+            samples: 72,
+            missing: 80,
+            kept: 88,
+            rejected: 96,
+            device_index: 104,
+            workers: 108,
+            tile_rows: 112,
+            tiles: 120,
+            frame_stats_s: 128,
+            stack_s: 136,
+            simd_target: 144
+        });
         // plx_coadd_*: offsets from the header's field order (not pinned in the C++ tests).
-        pin!(plx_coadd_input_t { data: 8, height: 16, width: 24, row_stride: 32, weights: 40, weight: 48,
-            background: 56, mapping: 64, matrix: 72, wcs_header: 144, map: 152, map_user_data: 160 });
-        pin!(plx_coadd_desc_t { inputs: 8, count: 16, height: 24, width: 32, output_wcs_header: 40,
-            interpolation: 48, combine: 52, device: 56, reserved: 60, tile: 64, tile_user_data: 72,
-            run_options: 80 });
-        pin!(plx_coadd_result_t { image: 8, footprint: 16, covered: 24, samples: 32, tile_rows: 40, tiles: 48,
-            device_index: 56, workers: 60, native_wcs: 64, grid_wcs: 68, seconds: 72 });
+        pin!(plx_coadd_input_t {
+            data: 8,
+            height: 16,
+            width: 24,
+            row_stride: 32,
+            weights: 40,
+            weight: 48,
+            background: 56,
+            mapping: 64,
+            matrix: 72,
+            wcs_header: 144,
+            map: 152,
+            map_user_data: 160
+        });
+        pin!(plx_coadd_desc_t {
+            inputs: 8,
+            count: 16,
+            height: 24,
+            width: 32,
+            output_wcs_header: 40,
+            interpolation: 48,
+            combine: 52,
+            device: 56,
+            reserved: 60,
+            tile: 64,
+            tile_user_data: 72,
+            run_options: 80
+        });
+        pin!(plx_coadd_result_t {
+            image: 8,
+            footprint: 16,
+            covered: 24,
+            samples: 32,
+            tile_rows: 40,
+            tiles: 48,
+            device_index: 56,
+            workers: 60,
+            native_wcs: 64,
+            grid_wcs: 68,
+            seconds: 72
+        });
     }
 
     #[test]

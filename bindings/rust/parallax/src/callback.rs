@@ -159,8 +159,9 @@ where
 
 /// A string as a C string for the library, refusing interior NULs with the field's name.
 pub(crate) fn c_string(field: &str, text: &str) -> Result<std::ffi::CString> {
-    std::ffi::CString::new(text)
-        .map_err(|_| Error::invalid(format!("{field} contains a NUL character at byte {}", text.find('\0').unwrap_or(0))))
+    std::ffi::CString::new(text).map_err(|_| {
+        Error::invalid(format!("{field} contains a NUL character at byte {}", text.find('\0').unwrap_or(0)))
+    })
 }
 
 /// A path as a C string (its bytes, as the OS has them).

@@ -142,7 +142,9 @@ impl<'a> CoaddInput<'a> {
             .checked_mul(stride)
             .and_then(|n| n.checked_add(w))
             .ok_or_else(|| Error::invalid(format!("coadd: inputs[{index}] extent overflows int64")))?;
-        for (what, len) in std::iter::once(("data", self.data.len())).chain(self.weights.map(|w| ("pixel weights", w.len()))) {
+        for (what, len) in
+            std::iter::once(("data", self.data.len())).chain(self.weights.map(|w| ("pixel weights", w.len())))
+        {
             if (len as i64) < needed {
                 return Err(Error::invalid(format!(
                     "coadd: inputs[{index}] {what} holds {len} floats, but {h} x {w} pixels with row stride {stride} \
@@ -332,6 +334,7 @@ struct RawCoadd<'s, 'a> {
     _inputs: Vec<sys::plx_coadd_input_t>, // desc.inputs points here
     _headers: Vec<Option<CString>>,
     _output: Option<CString>,
+    #[allow(clippy::vec_box)] // boxed: inputs[i].map_user_data points at each, whatever the Vec does
     _maps: Vec<Box<MapCtx<'s, 'a>>>,
     desc: sys::plx_coadd_desc_t,
 }
@@ -378,7 +381,11 @@ impl<'s, 'a> RawCoadd<'s, 'a> {
             inputs.push(s);
             headers.push(header);
         }
-        let output = d.output_wcs.as_deref().map(|t| fits_cards(t).and_then(|c| c_string("output WCS header", &c))).transpose()?;
+        let output = d
+            .output_wcs
+            .as_deref()
+            .map(|t| fits_cards(t).and_then(|c| c_string("output WCS header", &c)))
+            .transpose()?;
         let mut desc: sys::plx_coadd_desc_t = init_struct(sys::plx_coadd_desc_init)?;
         desc.inputs = inputs.as_ptr();
         desc.count = len_i64("inputs", inputs.len())?;

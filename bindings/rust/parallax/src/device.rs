@@ -201,7 +201,13 @@ impl<'rt> Kernel<'rt> {
     /// Runs the kernel once on device `device_index` over 1 to 3 dimensions of `global_size`
     /// work-items, in work-groups of `local_size` (None lets the driver choose), and returns when it
     /// is done (`plx_kernel_run`).
-    pub fn run(&self, device_index: i32, args: &[KernelArg<'_>], global_size: &[i64], local_size: Option<&[i64]>) -> Result<()> {
+    pub fn run(
+        &self,
+        device_index: i32,
+        args: &[KernelArg<'_>],
+        global_size: &[i64],
+        local_size: Option<&[i64]>,
+    ) -> Result<()> {
         self.runtime.ptr("Kernel::run")?;
         if let Some(local) = local_size {
             if local.len() != global_size.len() {
@@ -278,7 +284,12 @@ impl<'rt> Kernel<'rt> {
                     raw.bytes_per_row = row_bytes(&format!("inputs[{i}]"), *bytes, *element, n)?;
                 }
                 RowsInput::Provider { bytes_per_row, f } => {
-                    let ctx = Box::new(ProviderCtx { f: &**f, failures: run.failures.clone(), index: i, bytes_per_row: *bytes_per_row });
+                    let ctx = Box::new(ProviderCtx {
+                        f: &**f,
+                        failures: run.failures.clone(),
+                        index: i,
+                        bytes_per_row: *bytes_per_row,
+                    });
                     raw.bytes_per_row = len_i64("bytes_per_row", *bytes_per_row)?;
                     raw.provider = Some(provider_trampoline);
                     raw.provider_user_data = &*ctx as *const ProviderCtx as *mut c_void;
@@ -407,7 +418,8 @@ impl<'a> Rows<'a> {
         F: Fn(i64, &mut [u8]) -> R + Sync + 'a,
         R: CallbackResult,
     {
-        self.inputs.push(RowsInput::Provider { bytes_per_row, f: Box::new(move |first, dst| f(first, dst).into_outcome()) });
+        self.inputs
+            .push(RowsInput::Provider { bytes_per_row, f: Box::new(move |first, dst| f(first, dst).into_outcome()) });
         self
     }
     /// [`Rows::input_provider`] with rows of `row_len` elements of `T`.
@@ -533,7 +545,8 @@ impl CpuRows<'_> {
     }
     /// The rows of output `j` as elements of `T`, to write.
     pub fn output<T: Element>(&mut self, j: usize) -> &mut [T] {
-        cast_mut(self.output_bytes(j)).expect("CpuRows::output: rows are not a whole number of aligned elements of this type")
+        cast_mut(self.output_bytes(j))
+            .expect("CpuRows::output: rows are not a whole number of aligned elements of this type")
     }
 }
 
@@ -553,9 +566,17 @@ unsafe extern "C" fn cpu_trampoline(
 ) -> c_int {
     // SAFETY: user_data is the run's CpuCtx; inputs and outputs hold one pointer per input and output.
     let ctx = &*(user_data as *const CpuCtx);
-    let ins = if ctx.input_bytes.is_empty() { &[][..] } else { std::slice::from_raw_parts(inputs, ctx.input_bytes.len()) };
+    let ins =
+        if ctx.input_bytes.is_empty() { &[][..] } else { std::slice::from_raw_parts(inputs, ctx.input_bytes.len()) };
     let outs = std::slice::from_raw_parts(outputs, ctx.output_bytes.len());
-    let mut view = CpuRows { first_row, rows, inputs: ins, outputs: outs, input_bytes: &ctx.input_bytes, output_bytes: &ctx.output_bytes };
+    let mut view = CpuRows {
+        first_row,
+        rows,
+        inputs: ins,
+        outputs: outs,
+        input_bytes: &ctx.input_bytes,
+        output_bytes: &ctx.output_bytes,
+    };
     guard(
         &ctx.failures,
         first_row,

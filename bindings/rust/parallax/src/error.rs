@@ -117,7 +117,11 @@ impl Error {
     pub(crate) fn last(status: i32) -> Error {
         // SAFETY: never NULL, owned by the library, valid until the next call on this thread; copied at once.
         let message = unsafe { CStr::from_ptr(sys::plx_last_error_message()) }.to_string_lossy().into_owned();
-        let message = if message.is_empty() { format!("{} (no message)", crate::version::status_string(status)) } else { message };
+        let message = if message.is_empty() {
+            format!("{} (no message)", crate::version::status_string(status))
+        } else {
+            message
+        };
         Error::from_status(status, message)
     }
 

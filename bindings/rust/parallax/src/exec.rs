@@ -99,14 +99,20 @@ impl Runtime {
     /// a thread of its own that joins the runtime's threads, and the [`Job`] gives its report.
     /// The closure and options are owned by the job until it has ended; dropping the job cancels
     /// the run and waits for it.
-    pub fn parallel_for_async<F, R>(&self, range: Range<i64>, options: RunOptions<'static>, body: F) -> Result<Job<RunReport>>
+    pub fn parallel_for_async<F, R>(
+        &self,
+        range: Range<i64>,
+        options: RunOptions<'static>,
+        body: F,
+    ) -> Result<Job<RunReport>>
     where
         F: Fn(Range<i64>, i32) -> R + Send + Sync + 'static,
         R: CallbackResult + 'static,
     {
         let rt = self.ptr("Runtime::parallel_for_async")?;
         let run = RawRun::new(&options)?;
-        let state = Box::new(LoopJob::<F, R> { ctx: LoopCtx { body, failures: run.failures.clone() }, run, _r: PhantomData });
+        let state =
+            Box::new(LoopJob::<F, R> { ctx: LoopCtx { body, failures: run.failures.clone() }, run, _r: PhantomData });
         let mut job = std::ptr::null_mut();
         // SAFETY: the state is boxed (its address is stable) and owned by the Job, which destroys
         // the C job (waiting for it) before dropping the state.
@@ -342,7 +348,11 @@ impl<'a> Task<'a> {
         F: Fn(&mut TaskContext<'_>) -> R + Send + Sync + 'a,
         R: TaskReturn,
     {
-        Task { body: Box::new(move |ctx: &mut TaskContext<'_>| f(ctx).into_task_result()), estimated_bytes: 0, name: None }
+        Task {
+            body: Box::new(move |ctx: &mut TaskContext<'_>| f(ctx).into_task_result()),
+            estimated_bytes: 0,
+            name: None,
+        }
     }
     /// Estimated peak memory (0 = negligible; one larger than the whole budget runs alone).
     pub fn estimated_bytes(mut self, bytes: i64) -> Self {
@@ -398,7 +408,10 @@ impl TaskContext<'_> {
     }
 }
 
-unsafe extern "C" fn task_trampoline(context: *mut sys::plx_task_context_t, user_data: *mut c_void) -> sys::plx_status_t {
+unsafe extern "C" fn task_trampoline(
+    context: *mut sys::plx_task_context_t,
+    user_data: *mut c_void,
+) -> sys::plx_status_t {
     // SAFETY: user_data is the Task, alive until the run has ended; context is valid during the call.
     let task = &*(user_data as *const Task);
     let mut ctx = TaskContext { raw: &mut *context, message_set: false };

@@ -66,7 +66,9 @@ pub use plan::{DevicePreference, Layout, Plan, PlanDevice, PlanInfo, Workload, W
 pub use run::{CancelToken, Progress, RunOptions, RunReport};
 pub use runtime::{Caps, DeviceInfo, DevicePolicy, DeviceTypes, LogLevel, Runtime, RuntimeBuilder};
 pub use stack::{Centre, Combine, FrameBlock, Normalize, Reject, StackDesc, StackResult, Weights};
-pub use version::{abi_compatible, check_compatible, check_library, status_string, version, version_string, Version, HEADER_VERSION};
+pub use version::{
+    abi_compatible, check_compatible, check_library, status_string, version, version_string, Version, HEADER_VERSION,
+};
 
 /// The raw declarations, for what the safe API does not cover.
 pub use parallax_sys as sys;

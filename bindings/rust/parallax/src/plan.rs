@@ -206,7 +206,8 @@ impl std::fmt::Debug for Plan {
 impl Plan {
     /// Takes ownership of a plan from plx_plan_create or plx_stack_plan, and reads its numbers.
     pub(crate) fn from_raw(raw: *mut sys::plx_plan_t) -> Result<Plan> {
-        let handle = PlanHandle(NonNull::new(raw).ok_or_else(|| Error::Internal("the library gave a NULL plan".into()))?);
+        let handle =
+            PlanHandle(NonNull::new(raw).ok_or_else(|| Error::Internal("the library gave a NULL plan".into()))?);
         let mut i: sys::plx_plan_info_t = sized();
         // SAFETY: a live plan and a sized struct.
         check(unsafe { sys::plx_plan_get(handle.0.as_ptr(), &mut i) })?;

@@ -362,7 +362,10 @@ impl<'a> RawRun<'a> {
         }
         options.report = &mut *report;
         let failures = Arc::new(Failures::default());
-        let progress = o.progress.as_ref().map(|f| Box::new(ProgressCtx { f: f.clone(), failures: failures.clone(), panicked: Default::default() }));
+        let progress = o
+            .progress
+            .as_ref()
+            .map(|f| Box::new(ProgressCtx { f: f.clone(), failures: failures.clone(), panicked: Default::default() }));
         if let Some(ctx) = &progress {
             options.progress = Some(progress_trampoline);
             options.progress_user_data = &**ctx as *const ProgressCtx as *mut c_void;

@@ -278,7 +278,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
     /// The id of the runtime whose log callback runs on this thread (0: none).
-    static IN_LOG: Cell<u64> = Cell::new(0);
+    static IN_LOG: Cell<u64> = const { Cell::new(0) };
 }
 
 struct LogBridge {
@@ -474,7 +474,11 @@ impl Caps {
             device_count: c.device_count,
             memory_total_bytes: c.memory_total_bytes,
             memory_available_bytes: c.memory_available_bytes,
-            memory_limit_bytes: if c.memory_limit_bytes == sys::PLX_UNLIMITED { None } else { Some(c.memory_limit_bytes) },
+            memory_limit_bytes: if c.memory_limit_bytes == sys::PLX_UNLIMITED {
+                None
+            } else {
+                Some(c.memory_limit_bytes)
+            },
             memory_usage_bytes: c.memory_usage_bytes,
             memory_budget_bytes: c.memory_budget_bytes,
             cache_l1d_bytes: c.cache_l1d_bytes,

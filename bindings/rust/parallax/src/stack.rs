@@ -345,17 +345,8 @@ unsafe extern "C" fn provider_trampoline(
 ) -> c_int {
     // SAFETY: user_data is the call's ProviderCtx; dst is the block's memory for this call.
     let ctx = &*(user_data as *const ProviderCtx);
-    let mut block = FrameBlock {
-        frame,
-        row0,
-        rows,
-        col0,
-        cols,
-        channel,
-        dst,
-        stride: dst_stride,
-        _dst: std::marker::PhantomData,
-    };
+    let mut block =
+        FrameBlock { frame, row0, rows, col0, cols, channel, dst, stride: dst_stride, _dst: std::marker::PhantomData };
     guard(
         &ctx.failures,
         frame,

@@ -105,7 +105,8 @@ fn runtime_options_are_checked_by_the_library() {
     assert!(m.contains("/no/such/profile.json"), "{m}");
     let m = message(Runtime::builder().machine_profile("{\"cpu\": 12}"), sys::PLX_ERR_INVALID_ARGUMENT);
     assert!(!m.is_empty());
-    let m = message(Runtime::builder().machine_profile(&tiny).fault_injection("nonsense"), sys::PLX_ERR_INVALID_ARGUMENT);
+    let m =
+        message(Runtime::builder().machine_profile(&tiny).fault_injection("nonsense"), sys::PLX_ERR_INVALID_ARGUMENT);
     assert!(m.contains("nonsense") || m.contains("fault"), "{m}");
     let m = message(
         Runtime::builder().machine_profile(&tiny).device_policy(DevicePolicy::GpuRequired),
@@ -286,11 +287,8 @@ fn calls_into_the_runtime_from_its_own_log_callback_are_refused() {
 fn every_function_of_plugin_def_has_a_wrapper() {
     let repo = common::repo_dir();
     let def = std::fs::read_to_string(repo.join("plugin.def")).unwrap();
-    let names: Vec<&str> = def
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("plx_") && !l.starts_with("plx_gemm"))
-        .collect();
+    let names: Vec<&str> =
+        def.lines().map(str::trim).filter(|l| l.starts_with("plx_") && !l.starts_with("plx_gemm")).collect();
     assert!(names.len() >= 50, "{names:?}");
     let src = repo.join("bindings/rust/parallax/src");
     let mut text = String::new();
@@ -301,9 +299,8 @@ fn every_function_of_plugin_def_has_a_wrapper() {
     // `sys::NAME` as a whole word: called, or passed to init_struct.
     let used = |name: &str| {
         let needle = format!("sys::{name}");
-        text.match_indices(&needle).any(|(at, _)| {
-            !text[at + needle.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        })
+        text.match_indices(&needle)
+            .any(|(at, _)| !text[at + needle.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
     };
     let missing: Vec<&&str> = names.iter().filter(|n| !used(n)).collect();
     assert!(missing.is_empty(), "no safe wrapper calls {missing:?}");

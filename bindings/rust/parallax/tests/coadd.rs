@@ -68,7 +68,11 @@ fn expected(inputs: &[Plain<'_>], combine: CoaddCombine) -> (Vec<f64>, Vec<f64>)
                 CoaddCombine::Median => {
                     values.sort_by(|a, b| a.partial_cmp(b).unwrap());
                     let n = values.len();
-                    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+                    if n % 2 == 1 {
+                        values[n / 2]
+                    } else {
+                        (values[n / 2 - 1] + values[n / 2]) / 2.0
+                    }
                 }
             };
         }
@@ -114,12 +118,15 @@ fn every_interpolation_and_combine_gives_the_known_answer() {
         CoaddCombine::First,
         CoaddCombine::Last,
     ];
-    let interpolations = [Interpolation::Nearest, Interpolation::Bilinear, Interpolation::Bicubic, Interpolation::Lanczos3];
+    let interpolations =
+        [Interpolation::Nearest, Interpolation::Bilinear, Interpolation::Bicubic, Interpolation::Lanczos3];
     for combine in combines {
         let (image, footprint) = expected(&plain, combine);
         for interpolation in interpolations {
             let r = rt
-                .coadd(&CoaddDesc::new(&inputs, OUT_H as i64, OUT_W as i64).combine(combine).interpolation(interpolation))
+                .coadd(
+                    &CoaddDesc::new(&inputs, OUT_H as i64, OUT_W as i64).combine(combine).interpolation(interpolation),
+                )
                 .unwrap();
             let what = format!("{combine:?} {interpolation:?}");
             close(&what, &r.image, &image, 1e-6);
@@ -145,7 +152,13 @@ fn weights_and_backgrounds() {
     ];
     for combine in [CoaddCombine::Mean, CoaddCombine::Sum, CoaddCombine::First] {
         let (image, footprint) = expected(&plain, combine);
-        let r = rt.coadd(&CoaddDesc::new(&inputs, OUT_H as i64, OUT_W as i64).combine(combine).interpolation(Interpolation::Nearest)).unwrap();
+        let r = rt
+            .coadd(
+                &CoaddDesc::new(&inputs, OUT_H as i64, OUT_W as i64)
+                    .combine(combine)
+                    .interpolation(Interpolation::Nearest),
+            )
+            .unwrap();
         close(&format!("{combine:?}"), &r.image, &image, 1e-6);
         close(&format!("{combine:?} footprint"), &r.footprint, &footprint, 1e-6);
     }
@@ -197,14 +210,16 @@ fn wcs_headers_homographies_and_coordinate_maps_give_the_same_mosaic() {
     let calls = Mutex::new(0usize);
     let mapped = [
         CoaddInput::new(&a, A_H as i64, A_W as i64).homography(homography(A_AT)),
-        CoaddInput::new(&b, B_H as i64, B_W as i64).coordinate_map(|input, xo: &[f64], yo: &[f64], xi: &mut [f64], yi: &mut [f64]| {
-            assert_eq!(input, 1);
-            *calls.lock().unwrap() += 1;
-            for k in 0..xo.len() {
-                xi[k] = xo[k] - B_AT.0 as f64;
-                yi[k] = yo[k] - B_AT.1 as f64;
-            }
-        }),
+        CoaddInput::new(&b, B_H as i64, B_W as i64).coordinate_map(
+            |input, xo: &[f64], yo: &[f64], xi: &mut [f64], yi: &mut [f64]| {
+                assert_eq!(input, 1);
+                *calls.lock().unwrap() += 1;
+                for k in 0..xo.len() {
+                    xi[k] = xo[k] - B_AT.0 as f64;
+                    yi[k] = yo[k] - B_AT.1 as f64;
+                }
+            },
+        ),
     ];
     let r = rt.coadd(&CoaddDesc::new(&mapped, OUT_H as i64, OUT_W as i64)).unwrap();
     close("mapped", &r.image, &image, 1e-6);
@@ -274,7 +289,10 @@ fn bad_coadds_are_refused_with_a_message() {
     let e = one(CoaddInput::new(&a, A_H as i64, A_W as i64).wcs(tan_header((1.0, 1.0), (A_W, A_H)))).unwrap_err();
     assert!(matches!(&e, Error::InvalidArgument(m) if m.to_lowercase().contains("wcs")), "{e:?}");
     let e = rt
-        .coadd(&CoaddDesc::new(&[CoaddInput::new(&a, A_H as i64, A_W as i64).wcs("garbage")], 4, 4).output_wcs(tan_header((1.0, 1.0), (4, 4))))
+        .coadd(
+            &CoaddDesc::new(&[CoaddInput::new(&a, A_H as i64, A_W as i64).wcs("garbage")], 4, 4)
+                .output_wcs(tan_header((1.0, 1.0), (4, 4))),
+        )
         .unwrap_err();
     assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
     let e = rt.coadd(&CoaddDesc::new(&[], 4, 4)).unwrap_err();
@@ -282,11 +300,13 @@ fn bad_coadds_are_refused_with_a_message() {
     let e = one(CoaddInput::new(&a, A_H as i64, A_W as i64).weight(f64::INFINITY)).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
 
-    let e = one(CoaddInput::new(&a, A_H as i64, A_W as i64).coordinate_map(|_, _: &[f64], _: &[f64], _: &mut [f64], _: &mut [f64]| -> () {
-        panic!("no astrometry")
-    }))
+    let e = one(CoaddInput::new(&a, A_H as i64, A_W as i64)
+        .coordinate_map(|_, _: &[f64], _: &[f64], _: &mut [f64], _: &mut [f64]| -> () { panic!("no astrometry") }))
     .unwrap_err();
-    assert!(matches!(&e, Error::TaskFailed(m) if m.contains("coordinate map of inputs[0] panicked: no astrometry")), "{e:?}");
+    assert!(
+        matches!(&e, Error::TaskFailed(m) if m.contains("coordinate map of inputs[0] panicked: no astrometry")),
+        "{e:?}"
+    );
     let inputs = [CoaddInput::new(&a, A_H as i64, A_W as i64)];
     let e = rt.coadd_tiles(&CoaddDesc::new(&inputs, 4, 4), |_, _, _: &[f32], _: &[f32]| Err("disk full")).unwrap_err();
     assert!(matches!(&e, Error::TaskFailed(m) if m.contains("tile function") && m.contains("disk full")), "{e:?}");
@@ -298,7 +318,9 @@ fn fits_cards_pads_lines_to_80_characters() {
     assert_eq!(cards.len(), 160);
     assert!(cards.starts_with("SIMPLE  = T ") && cards[80..].starts_with("END "));
     assert_eq!(fits_cards("already cards").unwrap(), "already cards");
-    assert!(matches!(fits_cards(&format!("{}\nEND", "X".repeat(81))), Err(Error::InvalidArgument(m)) if m.contains("81 characters")));
+    assert!(
+        matches!(fits_cards(&format!("{}\nEND", "X".repeat(81))), Err(Error::InvalidArgument(m)) if m.contains("81 characters"))
+    );
     assert!(matches!(fits_cards("CRVAL1  = 'é'\nEND"), Err(Error::InvalidArgument(m)) if m.contains("ASCII")));
 }
 
@@ -310,7 +332,9 @@ fn the_opencl_path_on_pocl_agrees_with_the_cpu() {
         CoaddInput::new(&a, A_H as i64, A_W as i64).affine([1.0, 0.1, -1.2, -0.05, 1.0, -1.7]),
         CoaddInput::new(&b, B_H as i64, B_W as i64).affine(shift(B_AT)).weight(2.0),
     ];
-    let desc = |device| CoaddDesc::new(&inputs, OUT_H as i64, OUT_W as i64).interpolation(Interpolation::Bicubic).device(device);
+    let desc = |device| {
+        CoaddDesc::new(&inputs, OUT_H as i64, OUT_W as i64).interpolation(Interpolation::Bicubic).device(device)
+    };
     let cpu = rt.coadd(&desc(DevicePreference::Cpu)).unwrap();
     let gpu = rt.coadd(&desc(DevicePreference::Gpu)).unwrap();
     assert!(gpu.info.device_index.is_some() && cpu.info.device_index.is_none());

@@ -83,7 +83,12 @@ fn a_plan_supplies_workers_and_chunks() {
 #[test]
 fn a_non_zero_code_or_an_error_fails_the_loop_with_the_c_message() {
     let rt = common::tiny();
-    let e = rt.parallel_for_with(0..100, &RunOptions::new().grain(10).workers(1), |items, _| if items.start == 30 { 7 } else { 0 });
+    let e =
+        rt.parallel_for_with(
+            0..100,
+            &RunOptions::new().grain(10).workers(1),
+            |items, _| if items.start == 30 { 7 } else { 0 },
+        );
     let e = e.unwrap_err();
     assert!(matches!(e, Error::TaskFailed(_)), "{e:?}");
     assert!(e.message().contains("returned 7 for items [30, 40)"), "{e}");
@@ -102,7 +107,8 @@ fn a_non_zero_code_or_an_error_fails_the_loop_with_the_c_message() {
     assert!(e.message().contains("for items [50, 60)"), "{e}");
     assert!(e.message().contains("failed: row 50 is corrupt"), "{e}");
 
-    let e = rt.parallel_for(10..0, |_, _| ()).unwrap_err();
+    let (begin, end) = (10, 0);
+    let e = rt.parallel_for(begin..end, |_, _| ()).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
     let e = rt.parallel_for_with(0..10, &RunOptions::new().workers(-1), |_, _| ()).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
@@ -141,12 +147,13 @@ fn value(i: i64) -> f64 {
 fn sums_equal_plain_sums_and_do_not_depend_on_workers() {
     let rt = common::tiny();
     let n = 200_000i64;
-    let integers: f64 = rt.parallel_sum(0..n, &RunOptions::new(), |items, _, acc: &mut f64| {
-        for i in items {
-            *acc += i as f64;
-        }
-    })
-    .unwrap();
+    let integers: f64 = rt
+        .parallel_sum(0..n, &RunOptions::new(), |items, _, acc: &mut f64| {
+            for i in items {
+                *acc += i as f64;
+            }
+        })
+        .unwrap();
     assert_eq!(integers, (n * (n - 1) / 2) as f64);
 
     let exact: i64 = rt
@@ -224,9 +231,13 @@ fn custom_reductions_of_plain_values() {
 
     // A panicking combine fails the reduction.
     let e = rt
-        .parallel_reduce(0..50_000, &RunOptions::new().grain(100), 0i64, |r, _, acc: &mut i64| *acc += r.end - r.start, |_, _| {
-            panic!("cannot merge")
-        })
+        .parallel_reduce(
+            0..50_000,
+            &RunOptions::new().grain(100),
+            0i64,
+            |r, _, acc: &mut i64| *acc += r.end - r.start,
+            |_, _| panic!("cannot merge"),
+        )
         .unwrap_err();
     assert!(matches!(&e, Error::TaskFailed(m) if m.contains("combine function panicked: cannot merge")), "{e:?}");
     // A value larger than the library takes is refused.
@@ -417,7 +428,8 @@ fn out_of_memory_is_retried_with_backoff() {
         .build()
         .unwrap();
     let ran = Mutex::new(Vec::new());
-    let tasks: Vec<Task> = (0..6).map(|_| Task::new(|ctx| ran.lock().unwrap().push((ctx.index(), ctx.attempt())))).collect();
+    let tasks: Vec<Task> =
+        (0..6).map(|_| Task::new(|ctx| ran.lock().unwrap().push((ctx.index(), ctx.attempt())))).collect();
     let results = faulty.run_tasks(&tasks, &fast()).unwrap();
     assert_eq!(results.results.iter().map(|r| r.attempts).collect::<Vec<_>>(), [1, 1, 1, 3, 1, 1]);
     assert!(ran.lock().unwrap().contains(&(3, 3)));
@@ -496,9 +508,8 @@ fn a_blocked_job_times_out_then_finishes() {
     let rt = common::tiny();
     let gate = Arc::new(Gate::default());
     let inside = gate.clone();
-    let job = rt
-        .parallel_for_async(0..4, RunOptions::new().workers(2).name("blocked"), move |_, _| inside.wait())
-        .unwrap();
+    let job =
+        rt.parallel_for_async(0..4, RunOptions::new().workers(2).name("blocked"), move |_, _| inside.wait()).unwrap();
     let e = job.wait_timeout(Duration::from_millis(50)).unwrap_err();
     assert!(matches!(e, Error::Timeout(_)), "{e:?}");
     assert!(!job.is_done().unwrap());
@@ -559,7 +570,11 @@ fn async_panics_and_progress_panics_come_back_from_wait() {
     let e = job.wait().unwrap_err();
     assert!(matches!(&e, Error::TaskFailed(m) if m.contains("panicked: row 3 out of range")), "{e:?}");
 
-    let options = RunOptions::new().grain(1).workers(1).progress_interval_ms(0).progress(|_: &Progress| -> () { panic!("no such bar") });
+    let options = RunOptions::new()
+        .grain(1)
+        .workers(1)
+        .progress_interval_ms(0)
+        .progress(|_: &Progress| -> () { panic!("no such bar") });
     let job = rt.parallel_for_async(0..1000, options, |_, _| std::thread::sleep(Duration::from_micros(100))).unwrap();
     let e = job.wait_timeout(Duration::from_secs(10)).unwrap_err();
     assert!(matches!(&e, Error::TaskFailed(m) if m.contains("no such bar")), "{e:?}");
@@ -627,7 +642,8 @@ fn dropping_the_runtime_cancels_its_jobs() {
 
 #[test]
 fn a_job_waited_for_from_a_callback_of_the_same_runtime_does_not_deadlock() {
-    let rt = Arc::new(Runtime::builder().machine_profile(common::profile("tiny-2c-4g")).max_cpu_workers(1).build().unwrap());
+    let rt =
+        Arc::new(Runtime::builder().machine_profile(common::profile("tiny-2c-4g")).max_cpu_workers(1).build().unwrap());
     let inner = Arc::new(AtomicUsize::new(0));
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let (runtime, counter) = (rt.clone(), inner.clone());

@@ -70,14 +70,21 @@ fn axpb_over_a_million_rows_equals_plain_code() {
 
     let x = ramp(1_000_003);
     let mut y = vec![-1f32; x.len()];
-    let report = kernel.run_rows(&Rows::new(x.len() as i64).input(&x).output(&mut y).scalar(A).scalar(B), &RunOptions::new()).unwrap();
+    let report = kernel
+        .run_rows(&Rows::new(x.len() as i64).input(&x).output(&mut y).scalar(A).scalar(B), &RunOptions::new())
+        .unwrap();
     assert_eq!(y, axpb(&x));
     assert!(report.chunks >= 1 && (report.failed, report.fallback_chunks, report.chunk_splits) == (0, 0, 0));
 
     for rows in [0usize, 1, 7] {
         let x = ramp(rows);
         let mut y = vec![-1f32; rows];
-        kernel.run_rows(&Rows::new(rows as i64).input(&x).output(&mut y).scalar(A).scalar(Scalar::new(B)), &RunOptions::new()).unwrap();
+        kernel
+            .run_rows(
+                &Rows::new(rows as i64).input(&x).output(&mut y).scalar(A).scalar(Scalar::new(B)),
+                &RunOptions::new(),
+            )
+            .unwrap();
         assert_eq!(y, axpb(&x));
     }
 }
@@ -152,7 +159,10 @@ fn failing_or_panicking_providers_fail_the_run() {
         .rows_per_chunk(10_000);
     let e = kernel.run_rows(&run, &RunOptions::new()).unwrap_err();
     assert!(matches!(e, Error::TaskFailed(_)), "{e:?}");
-    assert!(e.message().contains("the row provider of inputs[0] for rows [20000, 30000) panicked: no rows at 20000"), "{e}");
+    assert!(
+        e.message().contains("the row provider of inputs[0] for rows [20000, 30000) panicked: no rows at 20000"),
+        "{e}"
+    );
     drop(run);
 
     let run = Rows::new(100).input_provider(4, |_, _| 7).output(&mut y[..100]).scalar(A).scalar(B);
@@ -186,7 +196,9 @@ fn progress_and_cancellation_of_row_runs() {
     let mut y = vec![0f32; x.len()];
     let last = Mutex::new(None);
     let options = RunOptions::new().progress_interval_ms(1).progress(|p: &Progress| *last.lock().unwrap() = Some(*p));
-    kernel.run_rows(&Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B).rows_per_chunk(10_000), &options).unwrap();
+    kernel
+        .run_rows(&Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B).rows_per_chunk(10_000), &options)
+        .unwrap();
     drop(options);
     let p = last.into_inner().unwrap().unwrap();
     assert_eq!((p.done, p.total), (100_000, 100_000));
@@ -206,13 +218,8 @@ fn a_failing_enqueue_runs_that_chunk_on_the_cpu_fallback() {
     let mut y = vec![-1f32; x.len()];
     let calls = Mutex::new(Vec::new());
     let (x_start, x_end) = (x.as_ptr() as usize, x.as_ptr() as usize + 4 * x.len());
-    let run = Rows::new(100_000)
-        .input(&x)
-        .output(&mut y)
-        .scalar(A)
-        .scalar(B)
-        .rows_per_chunk(10_000)
-        .cpu_fallback(|rows: &mut parallax::CpuRows<'_>| {
+    let run = Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B).rows_per_chunk(10_000).cpu_fallback(
+        |rows: &mut parallax::CpuRows<'_>| {
             calls.lock().unwrap().push((rows.first_row(), rows.rows()));
             let input = rows.input::<f32>(0).to_vec();
             let at = rows.input::<f32>(0).as_ptr() as usize;
@@ -220,7 +227,8 @@ fn a_failing_enqueue_runs_that_chunk_on_the_cpu_fallback() {
             for (o, v) in rows.output::<f32>(0).iter_mut().zip(&input) {
                 *o = A * v + B;
             }
-        });
+        },
+    );
     let report = kernel.run_rows(&run, &RunOptions::new()).unwrap();
     drop(run);
     assert_eq!(y, axpb(&x));
@@ -236,7 +244,10 @@ fn out_of_memory_on_the_device_halves_the_chunk_and_data_may_exceed_the_device()
     let x = ramp(300_000);
     let mut y = vec![-1f32; x.len()];
     let report = kernel
-        .run_rows(&Rows::new(300_000).input(&x).output(&mut y).scalar(A).scalar(B).rows_per_chunk(65_536), &RunOptions::new())
+        .run_rows(
+            &Rows::new(300_000).input(&x).output(&mut y).scalar(A).scalar(B).rows_per_chunk(65_536),
+            &RunOptions::new(),
+        )
         .unwrap();
     assert_eq!(y, axpb(&x));
     assert_eq!((report.chunk_splits, report.fallback_chunks), (1, 0));
@@ -247,7 +258,8 @@ fn out_of_memory_on_the_device_halves_the_chunk_and_data_may_exceed_the_device()
     let kernel = small.kernel(ROWS_SOURCE, "axpb", None).unwrap();
     let x = ramp(limit as usize); // 16 MiB in, 16 MiB out
     let mut y = vec![0f32; x.len()];
-    let report = kernel.run_rows(&Rows::new(limit).input(&x).output(&mut y).scalar(A).scalar(B), &RunOptions::new()).unwrap();
+    let report =
+        kernel.run_rows(&Rows::new(limit).input(&x).output(&mut y).scalar(A).scalar(B), &RunOptions::new()).unwrap();
     assert_eq!(y, axpb(&x));
     assert!(report.chunks >= 8 && report.fallback_chunks == 0, "{report:?}");
     let held = small.buffer(0, 3 << 20).unwrap();
@@ -264,7 +276,9 @@ fn a_cpu_only_runtime_runs_kernels_on_the_cpu_fallback_only() {
     assert!(kernel.devices().unwrap().is_empty());
     let x = ramp(100_000);
     let mut y = vec![-1f32; x.len()];
-    let e = kernel.run_rows(&Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B), &RunOptions::new()).unwrap_err();
+    let e = kernel
+        .run_rows(&Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B), &RunOptions::new())
+        .unwrap_err();
     assert!(matches!(&e, Error::NoDevice(m) if m.contains("no CPU fallback")), "{e:?}");
     let cpu = |rows: &mut parallax::CpuRows<'_>| {
         let input = rows.input::<f32>(0).to_vec();
@@ -273,22 +287,39 @@ fn a_cpu_only_runtime_runs_kernels_on_the_cpu_fallback_only() {
         }
     };
     let report = kernel
-        .run_rows(&Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B).cpu_fallback(cpu), &RunOptions::new().workers(2))
+        .run_rows(
+            &Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B).cpu_fallback(cpu),
+            &RunOptions::new().workers(2),
+        )
         .unwrap();
     assert_eq!(y, axpb(&x));
     assert!(report.chunks >= 2 && report.fallback_chunks == 0);
 
     let e = kernel
         .run_rows(
-            &Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B).cpu_fallback(|_: &mut parallax::CpuRows<'_>| -> () {
-                panic!("from the fallback")
-            }),
+            &Rows::new(100_000)
+                .input(&x)
+                .output(&mut y)
+                .scalar(A)
+                .scalar(B)
+                .cpu_fallback(|_: &mut parallax::CpuRows<'_>| -> () { panic!("from the fallback") }),
             &RunOptions::new(),
         )
         .unwrap_err();
-    assert!(matches!(&e, Error::TaskFailed(m) if m.contains("CPU fallback") && m.contains("panicked: from the fallback")), "{e:?}");
+    assert!(
+        matches!(&e, Error::TaskFailed(m) if m.contains("CPU fallback") && m.contains("panicked: from the fallback")),
+        "{e:?}"
+    );
     let e = kernel
-        .run_rows(&Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B).cpu_fallback(|_: &mut parallax::CpuRows<'_>| 3), &RunOptions::new())
+        .run_rows(
+            &Rows::new(100_000)
+                .input(&x)
+                .output(&mut y)
+                .scalar(A)
+                .scalar(B)
+                .cpu_fallback(|_: &mut parallax::CpuRows<'_>| 3),
+            &RunOptions::new(),
+        )
         .unwrap_err();
     assert!(matches!(&e, Error::TaskFailed(m) if m.contains("returned 3")), "{e:?}");
 }
@@ -325,7 +356,10 @@ fn a_mixed_plan_adds_cpu_workers_and_replicas_share_the_rows() {
     let x = ramp(400_000);
     let mut y = vec![0f32; x.len()];
     let report = kernel
-        .run_rows(&Rows::new(400_000).input(&x).output(&mut y).scalar(A).scalar(B).rows_per_chunk(20_000), &RunOptions::new())
+        .run_rows(
+            &Rows::new(400_000).input(&x).output(&mut y).scalar(A).scalar(B).rows_per_chunk(20_000),
+            &RunOptions::new(),
+        )
         .unwrap();
     assert_eq!(report.chunks, 20);
     assert_eq!(y, axpb(&x));
@@ -334,8 +368,12 @@ fn a_mixed_plan_adds_cpu_workers_and_replicas_share_the_rows() {
 #[test]
 fn build_errors_carry_the_build_log() {
     let rt = common::device_runtime();
-    let e = rt.kernel("__kernel void broken(__global float* x) { x[0] = undeclared_thing; }", "broken", None).unwrap_err();
-    assert!(matches!(&e, Error::Device(m) if m.contains("CL_BUILD_PROGRAM_FAILURE") && m.contains("undeclared_thing")), "{e:?}");
+    let e =
+        rt.kernel("__kernel void broken(__global float* x) { x[0] = undeclared_thing; }", "broken", None).unwrap_err();
+    assert!(
+        matches!(&e, Error::Device(m) if m.contains("CL_BUILD_PROGRAM_FAILURE") && m.contains("undeclared_thing")),
+        "{e:?}"
+    );
     let e = rt.kernel(ROWS_SOURCE, "not_there", None).unwrap_err();
     assert!(matches!(&e, Error::InvalidArgument(m) if m.contains("no __kernel of that name")), "{e:?}");
     let e = rt.kernel("", "axpb", None).unwrap_err();
@@ -371,9 +409,12 @@ fn buffers_round_trip_and_kernel_run_computes() {
 
     let e = buffer.write(0, &vec![0i32; 4097]).unwrap_err();
     assert!(matches!(&e, Error::InvalidArgument(m) if m.contains("outside the buffer")), "{e:?}");
-    let e = twice.run(0, &[KernelArg::Buffer(&buffer), KernelArg::Scalar(0i32.into())], &[4096], Some(&[3])).unwrap_err();
+    let e =
+        twice.run(0, &[KernelArg::Buffer(&buffer), KernelArg::Scalar(0i32.into())], &[4096], Some(&[3])).unwrap_err();
     assert!(matches!(&e, Error::InvalidArgument(m) if m.contains("divide")), "{e:?}");
-    let e = twice.run(0, &[KernelArg::Buffer(&buffer), KernelArg::Scalar(0i32.into())], &[4096], Some(&[64, 1])).unwrap_err();
+    let e = twice
+        .run(0, &[KernelArg::Buffer(&buffer), KernelArg::Scalar(0i32.into())], &[4096], Some(&[64, 1]))
+        .unwrap_err();
     assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
     let e = rt.buffer(99, 16).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
@@ -387,7 +428,8 @@ fn local_memory_and_vector_scalars() {
     let out = rt.buffer(0, 16 * 4).unwrap();
     let values: Vec<i32> = (0..1024).map(|i| (i * 7919) % 2001 - 1000).collect();
     data.write(0, &values).unwrap();
-    sums.run(0, &[KernelArg::Buffer(&data), KernelArg::Buffer(&out), KernelArg::Local(64 * 4)], &[1024], Some(&[64])).unwrap();
+    sums.run(0, &[KernelArg::Buffer(&data), KernelArg::Buffer(&out), KernelArg::Local(64 * 4)], &[1024], Some(&[64]))
+        .unwrap();
     let mut got = [0i32; 16];
     out.read(0, &mut got).unwrap();
     let expected: Vec<i32> = values.chunks(64).map(|c| c.iter().sum()).collect();
@@ -396,7 +438,9 @@ fn local_memory_and_vector_scalars() {
     let scale4 = rt.kernel(BUFFER_SOURCE, "scale4", None).unwrap();
     let buffer = rt.buffer(0, 8 * 16).unwrap();
     buffer.write(0, &[1f32; 32]).unwrap();
-    scale4.run(0, &[KernelArg::Buffer(&buffer), KernelArg::Scalar(Scalar::of_slice(&[1f32, 2.0, 3.0, 4.0]))], &[8], None).unwrap();
+    scale4
+        .run(0, &[KernelArg::Buffer(&buffer), KernelArg::Scalar(Scalar::of_slice(&[1f32, 2.0, 3.0, 4.0]))], &[8], None)
+        .unwrap();
     let mut back = [0f32; 32];
     buffer.read(0, &mut back).unwrap();
     assert_eq!(back.to_vec(), [1f32, 2.0, 3.0, 4.0].repeat(8));
@@ -412,7 +456,15 @@ fn measured_figures_are_cached_for_later_runtimes() {
     assert_eq!(rt.device_info(0).unwrap().measured_gbps, None);
     let f = rt.measure_device(0, 1 << 20, 4 << 20).unwrap();
     assert_eq!((f.transfer_bytes, f.stream_bytes), (1 << 20, 4 << 20));
-    for v in [f.h2d_pinned_gbps, f.h2d_pageable_gbps, f.d2h_pinned_gbps, f.device_copy_gbps, f.launch_us, f.launch_roundtrip_us, f.stream_gbps] {
+    for v in [
+        f.h2d_pinned_gbps,
+        f.h2d_pageable_gbps,
+        f.d2h_pinned_gbps,
+        f.device_copy_gbps,
+        f.launch_us,
+        f.launch_roundtrip_us,
+        f.stream_gbps,
+    ] {
         assert!(v > 0.0, "{f:?}");
     }
     drop(rt);

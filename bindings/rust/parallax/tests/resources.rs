@@ -29,7 +29,8 @@ fn runtime_cycles(path: &str, n: usize) {
     }
 }
 
-const SOURCE: &str = "__kernel void twice(__global int* v, int add) { size_t i = get_global_id(0); v[i] = 2 * v[i] + add; }";
+const SOURCE: &str =
+    "__kernel void twice(__global int* v, int add) { size_t i = get_global_id(0); v[i] = 2 * v[i] + add; }";
 
 #[test]
 fn create_destroy_cycles_do_not_grow_rss() {

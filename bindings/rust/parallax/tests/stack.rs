@@ -86,10 +86,7 @@ fn close(got: &[f32], want: &[f64]) {
     assert_eq!(got.len(), want.len());
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let g = f64::from(*g);
-        assert!(
-            (g.is_nan() && w.is_nan()) || (g - w).abs() <= 1e-6 * w.abs().max(1.0),
-            "pixel {i}: got {g}, want {w}"
-        );
+        assert!((g.is_nan() && w.is_nan()) || (g - w).abs() <= 1e-6 * w.abs().max(1.0), "pixel {i}: got {g}, want {w}");
     }
 }
 
@@ -162,7 +159,11 @@ fn weighted_means_minmax_and_percentiles() {
     let slices = refs(&data);
     let weights: Vec<f64> = (0..N).map(|f| 1.0 + f as f64).collect();
     let r = rt
-        .stack(&StackDesc::new(&slices, H as i64, W as i64).combine(Combine::WeightedMean).weights(Weights::Given(weights.clone())))
+        .stack(
+            &StackDesc::new(&slices, H as i64, W as i64)
+                .combine(Combine::WeightedMean)
+                .weights(Weights::Given(weights.clone())),
+        )
         .unwrap();
     let want: Vec<f64> = (0..H * W)
         .map(|p| {
@@ -189,15 +190,24 @@ fn weighted_means_minmax_and_percentiles() {
     close(&r.image, &want);
 
     // Percentile 0..100 keeps every finite sample.
-    let r = rt.stack(&StackDesc::new(&slices, H as i64, W as i64).reject(Reject::Percentile).percentiles(0.0, 100.0)).unwrap();
-    let want: Vec<f64> = (0..H * W).map(|p| {
-        let s = sorted_finite(&samples(&data, p));
-        s.iter().sum::<f64>() / s.len() as f64
-    }).collect();
+    let r = rt
+        .stack(&StackDesc::new(&slices, H as i64, W as i64).reject(Reject::Percentile).percentiles(0.0, 100.0))
+        .unwrap();
+    let want: Vec<f64> = (0..H * W)
+        .map(|p| {
+            let s = sorted_finite(&samples(&data, p));
+            s.iter().sum::<f64>() / s.len() as f64
+        })
+        .collect();
     close(&r.image, &want);
     // Winsorized clipping and the mean centre run too (their numbers are the C++ suites' business).
     let r = rt
-        .stack(&StackDesc::new(&slices, H as i64, W as i64).reject(Reject::WinsorizedSigmaClip).centre(Centre::Mean).sigma(2.5))
+        .stack(
+            &StackDesc::new(&slices, H as i64, W as i64)
+                .reject(Reject::WinsorizedSigmaClip)
+                .centre(Centre::Mean)
+                .sigma(2.5),
+        )
         .unwrap();
     assert!(r.image.iter().all(|v| v.is_finite()));
 }
@@ -273,7 +283,10 @@ fn strided_channels_read_in_place_and_providers_give_the_same_bits() {
     .sigma(2.0);
     let p = rt.stack(&provided).unwrap();
     assert!(calls.load(Ordering::Relaxed) > 0);
-    assert_eq!(p.image.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), r.image.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    assert_eq!(
+        p.image.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        r.image.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
     assert_eq!(p.count, r.count);
 }
 
@@ -282,9 +295,24 @@ fn results_do_not_depend_on_workers_and_plans_describe_the_tiles() {
     let rt = common::tiny();
     let data = frames();
     let slices = refs(&data);
-    let one = rt.stack(&StackDesc::new(&slices, H as i64, W as i64).reject(Reject::SigmaClip).options(RunOptions::new().workers(1))).unwrap();
-    let two = rt.stack(&StackDesc::new(&slices, H as i64, W as i64).reject(Reject::SigmaClip).options(RunOptions::new().workers(2))).unwrap();
-    assert_eq!(one.image.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), two.image.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    let one = rt
+        .stack(
+            &StackDesc::new(&slices, H as i64, W as i64)
+                .reject(Reject::SigmaClip)
+                .options(RunOptions::new().workers(1)),
+        )
+        .unwrap();
+    let two = rt
+        .stack(
+            &StackDesc::new(&slices, H as i64, W as i64)
+                .reject(Reject::SigmaClip)
+                .options(RunOptions::new().workers(2)),
+        )
+        .unwrap();
+    assert_eq!(
+        one.image.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        two.image.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
     assert_eq!(two.workers, 2);
     assert!(!one.simd_target.is_empty() && one.device_index.is_none());
     let plan = rt.stack_plan(&StackDesc::new(&slices, H as i64, W as i64)).unwrap();
@@ -326,8 +354,14 @@ fn bad_stacks_are_refused_with_a_message() {
         }))
         .unwrap_err();
     assert!(matches!(e, Error::TaskFailed(_)), "{e:?}");
-    assert!(e.message().contains("the frame provider for frame 3") && e.message().contains("panicked: frame 3 is unreadable"), "{e}");
-    let e = rt.stack(&StackDesc::from_provider(4, H as i64, W as i64, |_: &mut FrameBlock<'_>| Err("disk error"))).unwrap_err();
+    assert!(
+        e.message().contains("the frame provider for frame 3")
+            && e.message().contains("panicked: frame 3 is unreadable"),
+        "{e}"
+    );
+    let e = rt
+        .stack(&StackDesc::from_provider(4, H as i64, W as i64, |_: &mut FrameBlock<'_>| Err("disk error")))
+        .unwrap_err();
     assert!(matches!(&e, Error::TaskFailed(m) if m.contains("failed: disk error")), "{e:?}");
 }
 

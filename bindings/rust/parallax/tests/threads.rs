@@ -7,13 +7,17 @@ mod common;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Barrier;
 
-
 use parallax::{
     CancelToken, Error, Layout, PlanDevice, Reject, RunOptions, Runtime, StackDesc, Task, Workload, WorkloadKind,
 };
 
-const PROFILES: [&str; 5] =
-    ["container-64c-quota2-2g", "laptop-8c-16g", "server-128c-2numa-512g-4gpu", "tiny-2c-4g", "workstation-32c-128g-1gpu"];
+const PROFILES: [&str; 5] = [
+    "container-64c-quota2-2g",
+    "laptop-8c-16g",
+    "server-128c-2numa-512g-4gpu",
+    "tiny-2c-4g",
+    "workstation-32c-128g-1gpu",
+];
 
 fn workload() -> Workload {
     Workload::new(13_000, 24_883_200)
@@ -56,7 +60,8 @@ fn many_threads_create_runtimes_and_plans() {
 fn one_runtime_shared_by_threads_running_loops_reductions_tasks_and_stacks() {
     let rt = Runtime::builder().machine_profile(common::profile("laptop-8c-16g")).build().unwrap();
     let expected = fingerprint(&rt);
-    let frames: Vec<Vec<f32>> = (0..7).map(|f| (0..64 * 32).map(|p| ((p * 31 + f * 7) % 97) as f32).collect()).collect();
+    let frames: Vec<Vec<f32>> =
+        (0..7).map(|f| (0..64 * 32).map(|p| ((p * 31 + f * 7) % 97) as f32).collect()).collect();
     let slices: Vec<&[f32]> = frames.iter().map(|f| &f[..]).collect();
     let reference = rt.stack(&StackDesc::new(&slices, 64, 32).reject(Reject::SigmaClip)).unwrap().image;
     let n = 100_000i64;
@@ -89,14 +94,19 @@ fn one_runtime_shared_by_threads_running_loops_reductions_tasks_and_stacks() {
                                 .unwrap();
                             assert_eq!(sum, n * (n - 1) / 2);
                             let done = AtomicUsize::new(0);
-                            let tasks: Vec<Task> = (0..20).map(|_| Task::new(|_| {
-                                done.fetch_add(1, Ordering::Relaxed);
-                            })).collect();
+                            let tasks: Vec<Task> = (0..20)
+                                .map(|_| {
+                                    Task::new(|_| {
+                                        done.fetch_add(1, Ordering::Relaxed);
+                                    })
+                                })
+                                .collect();
                             assert!(rt.run_tasks(&tasks, &RunOptions::new()).unwrap().all_ok());
                             assert_eq!(done.load(Ordering::Relaxed), 20);
                         }
                         _ => {
-                            let image = rt.stack(&StackDesc::new(slices, 64, 32).reject(Reject::SigmaClip)).unwrap().image;
+                            let image =
+                                rt.stack(&StackDesc::new(slices, 64, 32).reject(Reject::SigmaClip)).unwrap().image;
                             assert_eq!(&image, reference);
                         }
                     }
