@@ -264,8 +264,9 @@ impl<'rt> Kernel<'rt> {
     /// (`plx_kernel_run_rows`), and returns the [`RunReport`] (chunks, fallback_chunks,
     /// chunk_splits...). The kernel's arguments are each input, each output (holding the chunk's
     /// rows), each scalar, then `long first_row` and `long rows`; it runs on the range
-    /// (work_items_per_row, rows of the chunk). The options' plan caps the chunk size.
-    pub fn run_rows(&self, rows: &Rows<'_>, options: &RunOptions<'_>) -> Result<RunReport> {
+    /// (work_items_per_row, rows of the chunk). The options' plan caps the chunk size. `rows` is
+    /// borrowed mutably: the library writes its outputs during the call.
+    pub fn run_rows(&self, rows: &mut Rows<'_>, options: &RunOptions<'_>) -> Result<RunReport> {
         self.runtime.ptr("Kernel::run_rows")?;
         let run = RawRun::new(options)?;
         let n = rows.rows.max(0) as usize;
@@ -384,10 +385,6 @@ pub struct Rows<'a> {
     cpu_fallback: Option<Box<CpuFn<'a>>>,
     _borrow: PhantomData<&'a mut [u8]>,
 }
-
-// SAFETY: the raw pointers are borrows of Element slices (Send + Sync) for 'a; closures are Sync.
-unsafe impl Send for Rows<'_> {}
-unsafe impl Sync for Rows<'_> {}
 
 impl<'a> Rows<'a> {
     /// A run over `rows` rows.

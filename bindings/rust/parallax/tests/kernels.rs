@@ -71,7 +71,7 @@ fn axpb_over_a_million_rows_equals_plain_code() {
     let x = ramp(1_000_003);
     let mut y = vec![-1f32; x.len()];
     let report = kernel
-        .run_rows(&Rows::new(x.len() as i64).input(&x).output(&mut y).scalar(A).scalar(B), &RunOptions::new())
+        .run_rows(&mut Rows::new(x.len() as i64).input(&x).output(&mut y).scalar(A).scalar(B), &RunOptions::new())
         .unwrap();
     assert_eq!(y, axpb(&x));
     assert!(report.chunks >= 1 && (report.failed, report.fallback_chunks, report.chunk_splits) == (0, 0, 0));
@@ -81,7 +81,7 @@ fn axpb_over_a_million_rows_equals_plain_code() {
         let mut y = vec![-1f32; rows];
         kernel
             .run_rows(
-                &Rows::new(rows as i64).input(&x).output(&mut y).scalar(A).scalar(Scalar::new(B)),
+                &mut Rows::new(rows as i64).input(&x).output(&mut y).scalar(A).scalar(Scalar::new(B)),
                 &RunOptions::new(),
             )
             .unwrap();
@@ -99,7 +99,7 @@ fn image_rows_with_two_inputs_two_outputs_and_a_provider() {
     let expected: Vec<f32> = (0..rows * width).map(|i| a[i] + 2.0 * b[i] + (i / width) as f32).collect();
     let mut out = vec![-1f32; rows * width];
     let mut sums = vec![-1i32; rows];
-    let run = Rows::new(rows as i64)
+    let mut run = Rows::new(rows as i64)
         .input(&a)
         .input(&b)
         .output(&mut out)
@@ -107,7 +107,7 @@ fn image_rows_with_two_inputs_two_outputs_and_a_provider() {
         .scalar(width as i32)
         .work_items_per_row(width as i64)
         .rows_per_chunk(1024);
-    let report = blend.run_rows(&run, &RunOptions::new()).unwrap();
+    let report = blend.run_rows(&mut run, &RunOptions::new()).unwrap();
     drop(run);
     assert_eq!(out, expected);
     assert_eq!(sums, (0..rows as i32).collect::<Vec<_>>());
@@ -118,7 +118,7 @@ fn image_rows_with_two_inputs_two_outputs_and_a_provider() {
     let calls = AtomicUsize::new(0);
     let mut out2 = vec![-1f32; rows * width];
     let mut sums2 = vec![-1i32; rows];
-    let run = Rows::new(rows as i64)
+    let mut run = Rows::new(rows as i64)
         .input(&a)
         .input_provider_of::<f32, _, _>(width, |first, dst| {
             calls.fetch_add(1, Ordering::Relaxed);
@@ -133,7 +133,7 @@ fn image_rows_with_two_inputs_two_outputs_and_a_provider() {
         .scalar(width as i32)
         .work_items_per_row(width as i64)
         .rows_per_chunk(1000);
-    let report = blend.run_rows(&run, &RunOptions::new()).unwrap();
+    let report = blend.run_rows(&mut run, &RunOptions::new()).unwrap();
     drop(run);
     assert!(provided.iter().all(|p| p.load(Ordering::Relaxed) == 1), "every row provided exactly once");
     assert_eq!(calls.load(Ordering::Relaxed) as i64, report.chunks);
@@ -146,7 +146,7 @@ fn failing_or_panicking_providers_fail_the_run() {
     let kernel = rt.kernel(ROWS_SOURCE, "axpb", None).unwrap();
     let x = ramp(40_000);
     let mut y = vec![0f32; x.len()];
-    let run = Rows::new(x.len() as i64)
+    let mut run = Rows::new(x.len() as i64)
         .input_provider_of::<f32, _, _>(1, |first, dst| {
             if first >= 20_000 {
                 panic!("no rows at {first}");
@@ -157,7 +157,7 @@ fn failing_or_panicking_providers_fail_the_run() {
         .scalar(A)
         .scalar(B)
         .rows_per_chunk(10_000);
-    let e = kernel.run_rows(&run, &RunOptions::new()).unwrap_err();
+    let e = kernel.run_rows(&mut run, &RunOptions::new()).unwrap_err();
     assert!(matches!(e, Error::TaskFailed(_)), "{e:?}");
     assert!(
         e.message().contains("the row provider of inputs[0] for rows [20000, 30000) panicked: no rows at 20000"),
@@ -165,8 +165,8 @@ fn failing_or_panicking_providers_fail_the_run() {
     );
     drop(run);
 
-    let run = Rows::new(100).input_provider(4, |_, _| 7).output(&mut y[..100]).scalar(A).scalar(B);
-    let e = kernel.run_rows(&run, &RunOptions::new()).unwrap_err();
+    let mut run = Rows::new(100).input_provider(4, |_, _| 7).output(&mut y[..100]).scalar(A).scalar(B);
+    let e = kernel.run_rows(&mut run, &RunOptions::new()).unwrap_err();
     assert!(matches!(&e, Error::TaskFailed(m) if m.contains("returned 7")), "{e:?}");
 }
 
@@ -176,8 +176,8 @@ fn bad_row_runs_are_refused_with_a_message() {
     let kernel = rt.kernel(ROWS_SOURCE, "axpb", None).unwrap();
     let x = ramp(1000);
     let mut y = vec![0f32; 1000];
-    let refuse = |run: Rows<'_>, what: &str| {
-        let e = kernel.run_rows(&run, &RunOptions::new()).unwrap_err();
+    let refuse = |mut run: Rows<'_>, what: &str| {
+        let e = kernel.run_rows(&mut run, &RunOptions::new()).unwrap_err();
         assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
         assert!(e.message().contains(what), "{what} not in {e}");
     };
@@ -197,7 +197,7 @@ fn progress_and_cancellation_of_row_runs() {
     let last = Mutex::new(None);
     let options = RunOptions::new().progress_interval_ms(1).progress(|p: &Progress| *last.lock().unwrap() = Some(*p));
     kernel
-        .run_rows(&Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B).rows_per_chunk(10_000), &options)
+        .run_rows(&mut Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B).rows_per_chunk(10_000), &options)
         .unwrap();
     drop(options);
     let p = last.into_inner().unwrap().unwrap();
@@ -205,7 +205,10 @@ fn progress_and_cancellation_of_row_runs() {
     let token = CancelToken::new().unwrap();
     token.cancel();
     let e = kernel
-        .run_rows(&Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B), &RunOptions::new().cancel(&token))
+        .run_rows(
+            &mut Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B),
+            &RunOptions::new().cancel(&token),
+        )
         .unwrap_err();
     assert!(matches!(e, Error::Cancelled(_)), "{e:?}");
 }
@@ -218,7 +221,7 @@ fn a_failing_enqueue_runs_that_chunk_on_the_cpu_fallback() {
     let mut y = vec![-1f32; x.len()];
     let calls = Mutex::new(Vec::new());
     let (x_start, x_end) = (x.as_ptr() as usize, x.as_ptr() as usize + 4 * x.len());
-    let run = Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B).rows_per_chunk(10_000).cpu_fallback(
+    let mut run = Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B).rows_per_chunk(10_000).cpu_fallback(
         |rows: &mut parallax::CpuRows<'_>| {
             calls.lock().unwrap().push((rows.first_row(), rows.rows()));
             let input = rows.input::<f32>(0).to_vec();
@@ -229,7 +232,7 @@ fn a_failing_enqueue_runs_that_chunk_on_the_cpu_fallback() {
             }
         },
     );
-    let report = kernel.run_rows(&run, &RunOptions::new()).unwrap();
+    let report = kernel.run_rows(&mut run, &RunOptions::new()).unwrap();
     drop(run);
     assert_eq!(y, axpb(&x));
     assert_eq!((report.fallback_chunks, report.failed, report.chunks), (1, 1, 10));
@@ -245,7 +248,7 @@ fn out_of_memory_on_the_device_halves_the_chunk_and_data_may_exceed_the_device()
     let mut y = vec![-1f32; x.len()];
     let report = kernel
         .run_rows(
-            &Rows::new(300_000).input(&x).output(&mut y).scalar(A).scalar(B).rows_per_chunk(65_536),
+            &mut Rows::new(300_000).input(&x).output(&mut y).scalar(A).scalar(B).rows_per_chunk(65_536),
             &RunOptions::new(),
         )
         .unwrap();
@@ -258,8 +261,9 @@ fn out_of_memory_on_the_device_halves_the_chunk_and_data_may_exceed_the_device()
     let kernel = small.kernel(ROWS_SOURCE, "axpb", None).unwrap();
     let x = ramp(limit as usize); // 16 MiB in, 16 MiB out
     let mut y = vec![0f32; x.len()];
-    let report =
-        kernel.run_rows(&Rows::new(limit).input(&x).output(&mut y).scalar(A).scalar(B), &RunOptions::new()).unwrap();
+    let report = kernel
+        .run_rows(&mut Rows::new(limit).input(&x).output(&mut y).scalar(A).scalar(B), &RunOptions::new())
+        .unwrap();
     assert_eq!(y, axpb(&x));
     assert!(report.chunks >= 8 && report.fallback_chunks == 0, "{report:?}");
     let held = small.buffer(0, 3 << 20).unwrap();
@@ -277,7 +281,7 @@ fn a_cpu_only_runtime_runs_kernels_on_the_cpu_fallback_only() {
     let x = ramp(100_000);
     let mut y = vec![-1f32; x.len()];
     let e = kernel
-        .run_rows(&Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B), &RunOptions::new())
+        .run_rows(&mut Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B), &RunOptions::new())
         .unwrap_err();
     assert!(matches!(&e, Error::NoDevice(m) if m.contains("no CPU fallback")), "{e:?}");
     let cpu = |rows: &mut parallax::CpuRows<'_>| {
@@ -288,7 +292,7 @@ fn a_cpu_only_runtime_runs_kernels_on_the_cpu_fallback_only() {
     };
     let report = kernel
         .run_rows(
-            &Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B).cpu_fallback(cpu),
+            &mut Rows::new(100_000).input(&x).output(&mut y).scalar(A).scalar(B).cpu_fallback(cpu),
             &RunOptions::new().workers(2),
         )
         .unwrap();
@@ -297,7 +301,7 @@ fn a_cpu_only_runtime_runs_kernels_on_the_cpu_fallback_only() {
 
     let e = kernel
         .run_rows(
-            &Rows::new(100_000)
+            &mut Rows::new(100_000)
                 .input(&x)
                 .output(&mut y)
                 .scalar(A)
@@ -312,7 +316,7 @@ fn a_cpu_only_runtime_runs_kernels_on_the_cpu_fallback_only() {
     );
     let e = kernel
         .run_rows(
-            &Rows::new(100_000)
+            &mut Rows::new(100_000)
                 .input(&x)
                 .output(&mut y)
                 .scalar(A)
@@ -341,7 +345,7 @@ fn a_mixed_plan_adds_cpu_workers_and_replicas_share_the_rows() {
     };
     let report = kernel
         .run_rows(
-            &Rows::new(rows).input(&x).output(&mut y).scalar(A).scalar(B).rows_per_chunk(10_000).cpu_fallback(cpu),
+            &mut Rows::new(rows).input(&x).output(&mut y).scalar(A).scalar(B).rows_per_chunk(10_000).cpu_fallback(cpu),
             &RunOptions::new().plan(&plan),
         )
         .unwrap();
@@ -357,7 +361,7 @@ fn a_mixed_plan_adds_cpu_workers_and_replicas_share_the_rows() {
     let mut y = vec![0f32; x.len()];
     let report = kernel
         .run_rows(
-            &Rows::new(400_000).input(&x).output(&mut y).scalar(A).scalar(B).rows_per_chunk(20_000),
+            &mut Rows::new(400_000).input(&x).output(&mut y).scalar(A).scalar(B).rows_per_chunk(20_000),
             &RunOptions::new(),
         )
         .unwrap();

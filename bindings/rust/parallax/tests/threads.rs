@@ -173,3 +173,46 @@ fn one_token_cancels_runs_on_several_threads() {
     });
     assert!(calls.load(Ordering::Relaxed) < 3 * 100_000);
 }
+
+#[test]
+fn runtimes_dropped_inside_callbacks_of_another_runtime() {
+    // Runtimes whose arenas have threads, dropped from the workers of another runtime's run (sync and
+    // async), one of them while a job of its own still runs.
+    let path = common::profile("tiny-2c-4g");
+    let outer = Runtime::builder().machine_profile(&path).build().unwrap();
+    let victims = |n: usize| -> std::sync::Arc<Vec<std::sync::Mutex<Option<Runtime>>>> {
+        std::sync::Arc::new(
+            (0..n)
+                .map(|_| {
+                    let v = Runtime::builder().machine_profile(&path).build().unwrap();
+                    v.parallel_for_with(0..10, &RunOptions::new().workers(2), |_, _| ()).unwrap();
+                    std::sync::Mutex::new(Some(v))
+                })
+                .collect(),
+        )
+    };
+    for workers in [1, 2] {
+        let sync = victims(4);
+        outer
+            .parallel_for_with(0..4, &RunOptions::new().grain(1).workers(workers), |items, _| {
+                drop(sync[items.start as usize].lock().unwrap().take());
+            })
+            .unwrap();
+        let jobs = victims(4);
+        let inside = jobs.clone();
+        let job = outer
+            .parallel_for_async(0..4, RunOptions::new().grain(1).workers(workers), move |items, _| {
+                let v = inside[items.start as usize].lock().unwrap().take().unwrap();
+                let running = v
+                    .parallel_for_async(0..200, RunOptions::new().grain(1), |_, _| {
+                        std::thread::sleep(std::time::Duration::from_micros(50))
+                    })
+                    .unwrap();
+                drop(v); // cancels and waits for its job
+                assert!(running.is_done().unwrap());
+            })
+            .unwrap();
+        job.wait().unwrap();
+        assert!(sync.iter().chain(jobs.iter()).all(|v| v.lock().unwrap().is_none()));
+    }
+}
