@@ -610,7 +610,8 @@ trait JobState<T>: Send + Sync {
 /// A run started without waiting (`plx_job_t`). [`Job::wait`] returns what the synchronous call
 /// would; [`Job::cancel`] asks the run to stop. Dropping the job cancels the run if it still goes
 /// on and waits for it to end (`plx_job_destroy`). Dropping the runtime also cancels and waits
-/// for its jobs (their handles stay valid).
+/// for its jobs (their handles stay valid). A job must not be dropped, nor waited for without a
+/// timeout, from its own callbacks: that would wait for itself.
 pub struct Job<T> {
     raw: NonNull<sys::plx_job_t>,
     state: Option<Box<dyn JobState<T>>>,

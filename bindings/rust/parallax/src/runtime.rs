@@ -97,7 +97,7 @@ pub struct RuntimeBuilder {
     device_policy: Option<DevicePolicy>,
     log_level: Option<LogLevel>,
     log: Option<Box<LogFn>>,
-    machine_profile: Option<String>,
+    machine_profile: Option<std::ffi::OsString>,
     sysroot: Option<PathBuf>,
     device_filter: Option<String>,
     device_types: Option<DeviceTypes>,
@@ -151,14 +151,14 @@ impl RuntimeBuilder {
     /// A machine profile replacing detection: JSON text (first non-blank character '{') or the
     /// path of a JSON file.
     pub fn machine_profile(mut self, profile: impl Into<String>) -> Self {
-        self.machine_profile = Some(profile.into());
+        self.machine_profile = Some(profile.into().into());
         self
     }
     /// The machine profile in a file (a path, even one starting with '{').
     pub fn machine_profile_file(mut self, path: impl AsRef<Path>) -> Self {
         let path = path.as_ref();
         let path = if path.is_absolute() { path.to_path_buf() } else { Path::new(".").join(path) };
-        self.machine_profile = Some(path.to_string_lossy().into_owned());
+        self.machine_profile = Some(path.into_os_string());
         self
     }
     /// Directory read instead of / for /proc and /sys (for tests).
@@ -231,7 +231,7 @@ impl RuntimeBuilder {
         if let Some(v) = self.device_replicas {
             options.device_replicas = v;
         }
-        let profile = self.machine_profile.as_deref().map(|t| c_string("machine_profile", t)).transpose()?;
+        let profile = self.machine_profile.as_deref().map(|t| c_path("machine_profile", Path::new(t))).transpose()?;
         let sysroot = self.sysroot.as_deref().map(|p| c_path("sysroot", p)).transpose()?;
         let filter = self.device_filter.as_deref().map(|t| c_string("device_filter", t)).transpose()?;
         let faults = self.fault_injection.as_deref().map(|t| c_string("fault_injection", t)).transpose()?;
