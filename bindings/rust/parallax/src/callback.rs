@@ -114,15 +114,24 @@ impl Failures {
         self.any.load(Ordering::Acquire)
     }
 
-    /// The call's result: the library's `status` (whose error was read right after the call), made
-    /// a [`Error::TaskFailed`] explained by the first failure when a callback failed.
+    /// `error` (a call's, read right after it) made a [`Error::TaskFailed`] explained by the first
+    /// failure when a callback failed.
+    pub(crate) fn explain(&self, error: Error) -> Error {
+        match lock(&self.first).take() {
+            Some((_, text)) => Error::TaskFailed(error.with_detail(&text).message().to_string()),
+            None => error,
+        }
+    }
+
+    /// The call's result from its error (None: PLX_OK) and what the callbacks recorded: a
+    /// callback's failure is an error even when the library did not report one.
     pub(crate) fn finish(&self, error: Option<Error>) -> Result<()> {
-        let first = lock(&self.first).take();
-        match (first, error) {
-            (None, None) => Ok(()),
-            (None, Some(e)) => Err(e),
-            (Some((_, text)), Some(e)) => Err(Error::TaskFailed(e.with_detail(&text).message().to_string())),
-            (Some((_, text)), None) => Err(Error::TaskFailed(text)),
+        match error {
+            Some(e) => Err(self.explain(e)),
+            None => match lock(&self.first).take() {
+                Some((_, text)) => Err(Error::TaskFailed(text)),
+                None => Ok(()),
+            },
         }
     }
 }

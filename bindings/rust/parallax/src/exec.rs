@@ -519,10 +519,7 @@ impl RawTasks {
 fn task_outcome(run: &RawRun<'_>, raw: &RawTasks, error: Option<Error>, strict: bool) -> Result<TaskResults> {
     let results = raw.results(run.report());
     match error {
-        Some(e) if strict => {
-            run.failures.finish(Some(e))?;
-            unreachable!("finish returns the error")
-        }
+        Some(e) if strict => Err(run.failures.explain(e)),
         Some(e) if !matches!(e, Error::TaskFailed(_) | Error::Cancelled(_)) => Err(e),
         other => {
             if run.failures.any() {
