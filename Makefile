@@ -27,6 +27,7 @@ DEBIAN_PACKAGES := \
 	python3 python3-numpy python3-pytest python3-astropy python3-reproject python3-pip python3-setuptools
 DEBIAN_PACKAGES += python3-ccdproc
 DEBIAN_PACKAGES += golang-go
+DEBIAN_PACKAGES += $(if $(shell command -v rustc),,rustc) $(if $(shell command -v cargo),,cargo)# Rust binding: only when no toolchain (e.g. rustup's) is on PATH
 
 .PHONY: all deps build demo test test-asan test-tsan fuzz install package docs clean abi-check abi-baseline
 
