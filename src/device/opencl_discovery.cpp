@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,13 @@ class KeepSignalStack {
 }  // namespace
 
 std::vector<DiscoveredDevice> discover_opencl_devices(std::vector<std::string>& warnings) {
+  // One discovery at a time in the process: runtimes created on several
+  // threads at once discover concurrently, and a driver's first
+  // initialisation is not thread-safe (PoCL segfaults when one thread asks a
+  // device's name while another is still setting its devices up; found by the
+  // Rust binding's tests, tests/unit/device_test.cpp reproduces it).
+  static std::mutex one_at_a_time;
+  std::lock_guard<std::mutex> lock(one_at_a_time);
   KeepSignalStack keep_signal_stack;
   std::vector<DiscoveredDevice> devices;
   cl_uint platform_count = 0;

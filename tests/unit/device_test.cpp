@@ -187,6 +187,22 @@ TEST(Devices, PoclIsDiscoveredAsACpuDevice) {
   EXPECT_TRUE(found);
 }
 
+// Runtimes created on several threads at once discover devices concurrently:
+// the first discovery of the process must not race inside the driver (each
+// test runs in a fresh process, so this one is the first).
+TEST(Devices, ConcurrentFirstDiscoveriesAgree) {
+  std::vector<int> counts(8, -1);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < counts.size(); ++t)
+    threads.emplace_back([&counts, t] {
+      Runtime r(device_options());
+      counts[t] = r.device_count();
+    });
+  for (std::thread& t : threads) t.join();
+  for (int c : counts) EXPECT_EQ(c, counts[0]);
+  EXPECT_GE(counts[0], 1);
+}
+
 TEST(Devices, MemoryLimitAndReplicasShapeTheDevices) {
   Runtime one(device_options());
   Runtime two(device_options("", nullptr, 64 << 20, 2));
