@@ -266,28 +266,8 @@ impl RuntimeBuilder {
         // library); the log bridge is boxed and outlives the runtime (dropped after destroy).
         check(unsafe { sys::plx_runtime_create(&options, &mut raw) })?;
         let raw = NonNull::new(raw).ok_or_else(|| Error::Internal("plx_runtime_create gave NULL".into()))?;
-        let runtime = Runtime { raw, id, _log: log };
-        if self.machine_profile.is_none() && self.device_policy != Some(DevicePolicy::CpuOnly) {
-            first_discovery(&runtime);
-        }
-        Ok(runtime)
+        Ok(Runtime { raw, id, _log: log })
     }
-}
-
-/// The process's first OpenCL device discovery, done by the first runtime that may use devices
-/// while every other runtime being created waits. PoCL initialises its devices during the first
-/// clGetDeviceIDs, and another thread's clGetDeviceInfo meanwhile reads a device still being set
-/// up (a crash in strlen, seen with runtimes created on several threads at once); once one
-/// discovery has finished, runtimes discover concurrently without harm. Until libparallax
-/// serialises its own discovery, the binding does.
-fn first_discovery(runtime: &Runtime) {
-    static FIRST: std::sync::Once = std::sync::Once::new();
-    FIRST.call_once(|| {
-        let mut caps: sys::plx_caps_t = sized();
-        // SAFETY: a live runtime and a sized struct; a failure here only means no devices, which
-        // the runtime's own calls will report.
-        let _ = unsafe { sys::plx_caps_get(runtime.raw.as_ptr(), &mut caps) };
-    });
 }
 
 // ---------------------------------------------------------------------------
