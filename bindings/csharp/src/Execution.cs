@@ -193,12 +193,20 @@ namespace Parallax
 
         internal ReduceRun(Runtime runtime, int op, long grain, RunOptions options) : base(runtime, "parallel_reduce", options)
         {
-            Desc = (plx_reduce_desc_t*)Pins.Alloc(sizeof(plx_reduce_desc_t));
-            Library.Check(Native.plx_reduce_desc_init(Desc, StructSizes.Of<plx_reduce_desc_t>()));
-            Desc->op = op;
-            Desc->grain = grain;
-            Desc->range = RangePtr;
-            Desc->user_data = Self;
+            try
+            {
+                Desc = (plx_reduce_desc_t*)Pins.Alloc(sizeof(plx_reduce_desc_t));
+                Library.Check(Native.plx_reduce_desc_init(Desc, StructSizes.Of<plx_reduce_desc_t>()));
+                Desc->op = op;
+                Desc->grain = grain;
+                Desc->range = RangePtr;
+                Desc->user_data = Self;
+            }
+            catch
+            {
+                Dispose();
+                throw;
+            }
         }
 
         static int OnRange(long begin, long end, int worker, IntPtr partial, IntPtr userData)

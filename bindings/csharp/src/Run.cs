@@ -47,30 +47,38 @@ namespace Parallax
             options = options ?? new RunOptions();
             Name = options.Name ?? name;
             Self = Pins.Handle(this);
-            Options = (plx_run_options_t*)Pins.Alloc(sizeof(plx_run_options_t));
-            Library.Check(Native.plx_run_options_init(Options, StructSizes.Of<plx_run_options_t>()));
-            ReportStruct = (plx_run_report_t*)Pins.Alloc(sizeof(plx_run_report_t));
-            ReportStruct->struct_size = StructSizes.Of<plx_run_report_t>();
-            Options->report = (IntPtr)ReportStruct;
-            Options->name = Pins.Text(options.Name, "RunOptions.Name");
-            if (options.Workers.HasValue) Options->workers = options.Workers.Value;
-            if (options.ProgressIntervalMs.HasValue) Options->progress_interval_ms = options.ProgressIntervalMs.Value;
-            if (options.Grain.HasValue) Options->grain = options.Grain.Value;
-            if (options.BytesPerItem.HasValue) Options->bytes_per_item = options.BytesPerItem.Value;
-            if (options.MaxAttempts.HasValue) Options->max_attempts = options.MaxAttempts.Value;
-            if (options.FailFast.HasValue) Options->fail_fast = options.FailFast.Value ? 1 : 0;
-            if (options.BackoffBaseSeconds.HasValue) Options->backoff_base_s = options.BackoffBaseSeconds.Value;
-            if (options.BackoffCapSeconds.HasValue) Options->backoff_cap_s = options.BackoffCapSeconds.Value;
-            if (options.GrowAfter.HasValue) Options->grow_after = options.GrowAfter.Value;
-            if (options.MemoryBudgetBytes.HasValue) Options->memory_budget_bytes = options.MemoryBudgetBytes.Value;
-            if (options.JitterSeed.HasValue) Options->jitter_seed = options.JitterSeed.Value;
-            if (options.Progress != null)
+            try
             {
-                progress = options.Progress;
-                Options->progress = Thunks.ProgressPtr;
-                Options->progress_user_data = Self;
+                Options = (plx_run_options_t*)Pins.Alloc(sizeof(plx_run_options_t));
+                Library.Check(Native.plx_run_options_init(Options, StructSizes.Of<plx_run_options_t>()));
+                ReportStruct = (plx_run_report_t*)Pins.Alloc(sizeof(plx_run_report_t));
+                ReportStruct->struct_size = StructSizes.Of<plx_run_report_t>();
+                Options->report = (IntPtr)ReportStruct;
+                Options->name = Pins.Text(options.Name, "RunOptions.Name");
+                if (options.Workers.HasValue) Options->workers = options.Workers.Value;
+                if (options.ProgressIntervalMs.HasValue) Options->progress_interval_ms = options.ProgressIntervalMs.Value;
+                if (options.Grain.HasValue) Options->grain = options.Grain.Value;
+                if (options.BytesPerItem.HasValue) Options->bytes_per_item = options.BytesPerItem.Value;
+                if (options.MaxAttempts.HasValue) Options->max_attempts = options.MaxAttempts.Value;
+                if (options.FailFast.HasValue) Options->fail_fast = options.FailFast.Value ? 1 : 0;
+                if (options.BackoffBaseSeconds.HasValue) Options->backoff_base_s = options.BackoffBaseSeconds.Value;
+                if (options.BackoffCapSeconds.HasValue) Options->backoff_cap_s = options.BackoffCapSeconds.Value;
+                if (options.GrowAfter.HasValue) Options->grow_after = options.GrowAfter.Value;
+                if (options.MemoryBudgetBytes.HasValue) Options->memory_budget_bytes = options.MemoryBudgetBytes.Value;
+                if (options.JitterSeed.HasValue) Options->jitter_seed = options.JitterSeed.Value;
+                if (options.Progress != null)
+                {
+                    progress = options.Progress;
+                    Options->progress = Thunks.ProgressPtr;
+                    Options->progress_user_data = Self;
+                }
+                if (options.Cancel != null) Options->cancel = Pins.Hold(options.Cancel.Handle);
             }
-            if (options.Cancel != null) Options->cancel = Pins.Hold(options.Cancel.Handle);
+            catch
+            {
+                Dispose();
+                throw;
+            }
         }
 
         /// <summary>Holds <paramref name="plan"/> for the run; its pointer (Zero for null).</summary>

@@ -165,13 +165,19 @@ namespace Parallax
             }
         }
 
-        /// <summary>Refuses a call from this runtime's own log handler (the C API forbids it).</summary>
+        /// <summary>Refuses a call from this runtime's own log handler (the C API forbids it), or on a disposed runtime.</summary>
         internal void Guard(string what)
+        {
+            GuardLog(what);
+            if (Handle.IsClosed) throw new ObjectDisposedException("Runtime", what + ": this runtime is disposed");
+        }
+
+        /// <summary>Refuses a call (on this runtime, or a kernel or buffer of it) from its own log handler.</summary>
+        internal void GuardLog(string what)
         {
             if (LogSink.Current == sink)
                 throw new InvalidOperationException(what + ": called from this runtime's own Log handler, which the " +
                                                     "library forbids; use another runtime or defer the call");
-            if (Handle.IsClosed) throw new ObjectDisposedException("Runtime", what + ": this runtime is disposed");
         }
 
         /// <summary>The machine as this runtime sees it, with its OpenCL devices (plx_caps_get, plx_device_info_get).</summary>

@@ -113,30 +113,38 @@ namespace Parallax
         internal TaskRun(Runtime runtime, string name, IEnumerable<TaskItem> tasks, RunOptions options, bool check)
             : base(runtime, name, options)
         {
-            var list = new List<TaskItem>();
-            foreach (TaskItem t in tasks)
+            try
             {
-                if (t == null) throw new ArgumentNullException("tasks", "tasks[" + list.Count + "] is null");
-                list.Add(t);
+                var list = new List<TaskItem>();
+                foreach (TaskItem t in tasks)
+                {
+                    if (t == null) throw new ArgumentNullException("tasks", "tasks[" + list.Count + "] is null");
+                    list.Add(t);
+                }
+                items = list.ToArray();
+                errors = new Exception[items.Length];
+                Count = items.Length;
+                Check = check;
+                int n = Math.Max(items.Length, 1);
+                Tasks = (plx_task_t*)Pins.Alloc((long)n * sizeof(plx_task_t));
+                Results = (plx_task_result_t*)Pins.Alloc((long)n * sizeof(plx_task_result_t));
+                for (int i = 0; i < n; i++)
+                {
+                    Tasks[i].struct_size = StructSizes.Of<plx_task_t>();
+                    Results[i].struct_size = StructSizes.Of<plx_task_result_t>();
+                }
+                for (int i = 0; i < items.Length; i++)
+                {
+                    Tasks[i].fn = FnPtr;
+                    Tasks[i].user_data = Self;
+                    Tasks[i].estimated_bytes = items[i].EstimatedBytes;
+                    Tasks[i].name = Pins.Text(items[i].Name, "tasks[" + i + "].Name");
+                }
             }
-            items = list.ToArray();
-            errors = new Exception[items.Length];
-            Count = items.Length;
-            Check = check;
-            int n = Math.Max(items.Length, 1);
-            Tasks = (plx_task_t*)Pins.Alloc((long)n * sizeof(plx_task_t));
-            Results = (plx_task_result_t*)Pins.Alloc((long)n * sizeof(plx_task_result_t));
-            for (int i = 0; i < n; i++)
+            catch
             {
-                Tasks[i].struct_size = StructSizes.Of<plx_task_t>();
-                Results[i].struct_size = StructSizes.Of<plx_task_result_t>();
-            }
-            for (int i = 0; i < items.Length; i++)
-            {
-                Tasks[i].fn = FnPtr;
-                Tasks[i].user_data = Self;
-                Tasks[i].estimated_bytes = items[i].EstimatedBytes;
-                Tasks[i].name = Pins.Text(items[i].Name, "tasks[" + i + "].Name");
+                Dispose();
+                throw;
             }
         }
 
