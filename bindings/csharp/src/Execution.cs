@@ -125,9 +125,11 @@ namespace Parallax
         internal readonly CancelTokenHandle Handle;
 
         /// <summary>A new token, not cancelled (plx_cancel_token_create).</summary>
-        public CancelToken()
+        public CancelToken() : this(Library.Loaded()) { }
+
+        // Compiled only once the library is loaded (see Library.ReadVersion).
+        CancelToken(bool loaded)
         {
-            Library.EnsureLoaded();
             CancelTokenHandle h;
             Library.Check(Native.plx_cancel_token_create(out h));
             Handle = h;

@@ -1,7 +1,7 @@
 // Loading libparallax, the version check, status names, the thread's last
 // error, and the helpers that turn a failed status into an exception.
 using System;
-using System.IO;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using Parallax.Interop;
@@ -38,7 +38,13 @@ namespace Parallax
         [DllImport("libdl.so.2", EntryPoint = "dlerror")]
         static extern IntPtr dlerror();
 
-        const int RTLD_NOW = 2, RTLD_GLOBAL = 0x100;
+        [DllImport("libdl.so.2", EntryPoint = "dlclose")]
+        static extern int dlclose(IntPtr handle);
+
+        [DllImport("libdl.so.2", EntryPoint = "dlinfo")]
+        static extern int dlinfo(IntPtr handle, int request, out IntPtr info);
+
+        const int RTLD_LAZY = 1, RTLD_NOW = 2, RTLD_NOLOAD = 4, RTLD_GLOBAL = 0x100, RTLD_DI_LINKMAP = 2;
 
         /// <summary>
         /// Loads libparallax if not done yet and checks that it can serve this binding: the same major version
@@ -89,9 +95,7 @@ namespace Parallax
             string text;
             try
             {
-                packed = Native.plx_version();
-                compatible = Native.plx_abi_compatible(HeaderMajor, HeaderMinor);
-                text = Utf8(Native.plx_version_string());
+                ReadVersion(out packed, out compatible, out text);
             }
             catch (Exception e)
             {
@@ -103,8 +107,32 @@ namespace Parallax
                     "(`make install`, then ldconfig); Parallax.dll.config must sit next to Parallax.dll.",
                     e.GetType().Name, e.Message, SoName, EnvironmentVariable), e);
             }
-            string refusal = CheckVersion(packed, compatible != 0, text, LoadedPath() ?? path ?? SoName);
+            string loadedPath = LoadedPath();
+            if (!string.IsNullOrEmpty(path) && !SameObject(path, SoName))
+                return new LibraryNotFoundException(string.Format(
+                    "${0} = {1} was loaded, but its SONAME is not {2}, so mono bound {3} instead: point ${0} at a " +
+                    "{2} (e.g. build/src/{2}).", EnvironmentVariable, path, SoName, loadedPath ?? "another library"));
+            string refusal = CheckVersion(packed, compatible != 0, text, loadedPath ?? path ?? SoName);
             return refusal == null ? null : new LibraryVersionException(refusal);
+        }
+
+        // Mono binds a method's [DllImport]s when it compiles the method, so every method that calls Native must
+        // be compiled after the dlopen() of $PARALLAX_LIBRARY above: the first calls are in methods of their own,
+        // never inlined, and the classes' entry points load the library before calling such a method
+        // (Library.Loaded() in a constructor chain).
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        static void ReadVersion(out uint packed, out int compatible, out string text)
+        {
+            packed = Native.plx_version();
+            compatible = Native.plx_abi_compatible(HeaderMajor, HeaderMinor);
+            text = Utf8(Native.plx_version_string());
+        }
+
+        /// <summary>EnsureLoaded() as an expression, for constructor chains: true.</summary>
+        internal static bool Loaded()
+        {
+            EnsureLoaded();
+            return true;
         }
 
         /// <summary>
@@ -122,33 +150,42 @@ namespace Parallax
                 where, versionString, packed, HeaderMajor, HeaderMinor, EnvironmentVariable);
         }
 
-        /// <summary>The file of the loaded libparallax (from /proc/self/maps), or null.</summary>
+        /// <summary>The file of the libparallax.so.0 this process has loaded (the one mono binds), or null.</summary>
         public static string LoadedPath()
         {
+            IntPtr h = dlopen(SoName, RTLD_LAZY | RTLD_NOLOAD);
+            if (h == IntPtr.Zero) return null;
             try
             {
-                foreach (string line in File.ReadAllLines("/proc/self/maps"))
-                {
-                    int slash = line.IndexOf('/');
-                    if (slash >= 0 && line.IndexOf("libparallax", slash, StringComparison.Ordinal) >= 0)
-                        return line.Substring(slash);
-                }
+                IntPtr map;  // struct link_map: l_addr, then char* l_name
+                if (dlinfo(h, RTLD_DI_LINKMAP, out map) != 0 || map == IntPtr.Zero) return null;
+                return Marshal.PtrToStringAnsi(Marshal.ReadIntPtr(map, IntPtr.Size));
             }
-            catch (IOException) { }
-            catch (UnauthorizedAccessException) { }
-            return null;
+            finally { dlclose(h); }
+        }
+
+        /// <summary>Whether two names dlopen() to the same loaded object.</summary>
+        static bool SameObject(string a, string b)
+        {
+            IntPtr ha = dlopen(a, RTLD_LAZY | RTLD_NOLOAD), hb = dlopen(b, RTLD_LAZY | RTLD_NOLOAD);
+            try { return ha != IntPtr.Zero && ha == hb; }
+            finally
+            {
+                if (ha != IntPtr.Zero) dlclose(ha);
+                if (hb != IntPtr.Zero) dlclose(hb);
+            }
         }
 
         /// <summary>The loaded library's version, "major.minor.patch" (plx_version_string).</summary>
         public static string VersionString
         {
-            get { EnsureLoaded(); return Utf8(Native.plx_version_string()); }
+            get { EnsureLoaded(); return Raw.VersionString(); }
         }
 
         /// <summary>The loaded library's packed version, major * 10000 + minor * 100 + patch (plx_version).</summary>
         public static uint VersionNumber
         {
-            get { EnsureLoaded(); return Native.plx_version(); }
+            get { EnsureLoaded(); return Raw.Version(); }
         }
 
         /// <summary>The loaded library's version as a System.Version (major.minor.patch).</summary>
@@ -165,27 +202,49 @@ namespace Parallax
         public static bool AbiCompatible(int major, int minor)
         {
             EnsureLoaded();
-            return Native.plx_abi_compatible(major, minor) != 0;
+            return Raw.AbiCompatible(major, minor);
         }
 
         /// <summary>The C name of a status, e.g. "PLX_ERR_INVALID_ARGUMENT"; "PLX_ERR_UNKNOWN" when unknown (plx_status_string).</summary>
         public static string StatusString(int status)
         {
             EnsureLoaded();
-            return Utf8(Native.plx_status_string(status));
+            return Raw.StatusString(status);
         }
 
         /// <summary>The message of the last failure on the calling thread ("" when none) (plx_last_error_message).
         /// Meaningful only right after a call failed: the binding's exceptions already carry it.</summary>
         public static string LastErrorMessage
         {
-            get { EnsureLoaded(); return Utf8(Native.plx_last_error_message()); }
+            get { EnsureLoaded(); return Raw.LastErrorMessage(); }
         }
 
         /// <summary>The status of the last failure on the calling thread (Ok when none) (plx_last_error_status).</summary>
         public static Status LastErrorStatus
         {
-            get { EnsureLoaded(); return (Status)Native.plx_last_error_status(); }
+            get { EnsureLoaded(); return Raw.LastErrorStatus(); }
+        }
+
+        /// <summary>The C calls of the members above, compiled only once the library is loaded (see ReadVersion).</summary>
+        static class Raw
+        {
+            [MethodImpl(MethodImplOptions.NoInlining)]
+            internal static string VersionString() { return Utf8(Native.plx_version_string()); }
+
+            [MethodImpl(MethodImplOptions.NoInlining)]
+            internal static uint Version() { return Native.plx_version(); }
+
+            [MethodImpl(MethodImplOptions.NoInlining)]
+            internal static bool AbiCompatible(int major, int minor) { return Native.plx_abi_compatible(major, minor) != 0; }
+
+            [MethodImpl(MethodImplOptions.NoInlining)]
+            internal static string StatusString(int status) { return Utf8(Native.plx_status_string(status)); }
+
+            [MethodImpl(MethodImplOptions.NoInlining)]
+            internal static string LastErrorMessage() { return Utf8(Native.plx_last_error_message()); }
+
+            [MethodImpl(MethodImplOptions.NoInlining)]
+            internal static Status LastErrorStatus() { return (Status)Native.plx_last_error_status(); }
         }
 
         // ---- Helpers for the rest of the binding -------------------------------------------------------

@@ -68,10 +68,11 @@ namespace Parallax
         /// <exception cref="InvalidArgumentException">an option out of range, a malformed profile.</exception>
         /// <exception cref="IoException">the profile file cannot be read.</exception>
         /// <exception cref="NoDeviceException">DevicePolicy.GpuRequired and no device matches.</exception>
-        public unsafe Runtime(RuntimeOptions options = null)
+        public Runtime(RuntimeOptions options = null) : this(Library.Loaded(), options ?? new RuntimeOptions()) { }
+
+        // Compiled only once the library is loaded (see Library.ReadVersion).
+        unsafe Runtime(bool loaded, RuntimeOptions options)
         {
-            Library.EnsureLoaded();
-            options = options ?? new RuntimeOptions();
             using (var pins = new Pins())
             {
                 plx_runtime_options_t o;

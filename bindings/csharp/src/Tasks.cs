@@ -255,22 +255,24 @@ namespace Parallax
         /// <exception cref="JobTimeoutException">the run did not end within the timeout; it goes on.</exception>
         public T Wait(int timeoutMilliseconds = -1)
         {
-            lock (gate)
+            if (!settled)
             {
-                if (!settled)
+                if (timeoutMilliseconds < 0 && Run.Inside(run))
+                    throw new InvalidOperationException("Job.Wait: job '" + Name + "' waited for from one of its " +
+                                                        "own callbacks, which would never return; give a timeout");
+                using (new HandleUse(handle))  // the run's memory stays until the outcome is read
                 {
-                    if (timeoutMilliseconds < 0 && Run.Inside(run))
-                        throw new InvalidOperationException("Job.Wait: job '" + Name + "' waited for from one of its " +
-                                                            "own callbacks, which would never return; give a timeout");
-                    using (new HandleUse(handle))  // the run's memory stays until the outcome is read
+                    int status = Native.plx_job_wait(handle, timeoutMilliseconds);
+                    string message = Library.MessageAfter(status);
+                    if (status == (int)Status.Timeout) throw new JobTimeoutException(message);
+                    lock (gate)
                     {
-                        int status = Native.plx_job_wait(handle, timeoutMilliseconds);
-                        string message = Library.MessageAfter(status);
-                        if (status == (int)Status.Timeout)
-                            throw new JobTimeoutException(message);
-                        try { result = outcome(status, message); }
-                        catch (Exception e) { failure = e; }
-                        settled = true;
+                        if (!settled)
+                        {
+                            try { result = outcome(status, message); }
+                            catch (Exception e) { failure = e; }
+                            settled = true;
+                        }
                     }
                 }
             }
@@ -310,20 +312,30 @@ namespace Parallax
         /// <summary>Asks the run to stop: it then ends with CancelledException, unless it already ended (plx_job_cancel).</summary>
         public void Cancel()
         {
-            if (handle.IsClosed) return;
+            if (settled || handle.IsClosed) return;
             Library.Check(Native.plx_job_cancel(handle));
         }
 
         public bool IsDisposed { get { return handle.IsClosed; } }
 
-        /// <summary>Cancels the run if it still goes on, waits for it to end and frees the job (plx_job_destroy).
-        /// Refused from the job's own callbacks. Idempotent.</summary>
+        /// <summary>Cancels the run if it still goes on, waits for it to end and frees the job (plx_job_destroy);
+        /// <see cref="Wait"/> still gives the outcome afterwards. Refused from the job's own callbacks. Idempotent.</summary>
         public void Dispose()
         {
             if (handle.IsClosed) return;
             if (Run.Inside(run))
                 throw new InvalidOperationException("Job.Dispose: job '" + Name + "' disposed from one of its own " +
                                                     "callbacks, which would wait for itself; call Cancel() there");
+            if (!settled)
+            {
+                try
+                {
+                    Cancel();
+                    Wait();
+                }
+                catch (ParallaxException) { }  // kept: Wait() throws it again
+                catch (ObjectDisposedException) { }  // disposed meanwhile on another thread
+            }
             handle.Dispose();
             GC.KeepAlive(runtime);
         }
