@@ -25,6 +25,7 @@ DEBIAN_PACKAGES := \
 	ocl-icd-opencl-dev opencl-c-headers opencl-clhpp-headers pocl-opencl-icd clinfo \
 	libgtest-dev libgmock-dev libbenchmark-dev \
 	python3 python3-numpy python3-pytest python3-astropy python3-reproject
+DEBIAN_PACKAGES += mono-mcs mono-runtime nunit-console libnunit-framework2.6.3-cil
 
 .PHONY: all deps build demo test test-asan test-tsan fuzz install clean
 
