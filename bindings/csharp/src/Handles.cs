@@ -14,9 +14,6 @@ namespace Parallax.Interop
         protected ParallaxHandle() : base(IntPtr.Zero, true) { }
 
         public override bool IsInvalid { get { return handle == IntPtr.Zero; } }
-
-        /// <summary>The C pointer, for a call the caller keeps the handle alive through (HandleUse.Use).</summary>
-        internal IntPtr Pointer { get { return handle; } }
     }
 
     /// <summary>plx_runtime_t*, destroyed by plx_runtime_destroy; it also frees the log bridge it was given.</summary>

@@ -234,6 +234,20 @@ namespace Parallax.Tests
         }
 
         [Test]
+        public void DisposingTheRuntimeCancelsItsJobs()
+        {
+            Runtime own = Env.Tiny();
+            var started = new ManualResetEvent(false);
+            Job<RunReport> job = own.ParallelForAsync(0, 100000, (b, e, w) => { started.Set(); Thread.Sleep(1); },
+                                                      options: new RunOptions { Grain = 1 });
+            Assert.IsTrue(started.WaitOne(10000));
+            own.Dispose();  // cancels the job and waits for it
+            Assert.IsTrue(job.IsDone);
+            Assert.Throws<CancelledException>(() => job.Wait());
+            job.Dispose();
+        }
+
+        [Test]
         public void SubmittedTasksAndAwait()
         {
             var tasks = new List<TaskItem>();

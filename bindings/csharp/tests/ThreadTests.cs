@@ -207,5 +207,20 @@ namespace Parallax.Tests
                 Assert.IsTrue(threads.Any(t => t != caller));
             }
         }
+
+        [Test]
+        public void RuntimesMadeAndDisposedInsideCallbacks()
+        {
+            using (Runtime rt = Env.Tiny())
+            {
+                long total = 0;
+                rt.ParallelFor(0, 16, (b, e, w) =>
+                {
+                    using (Runtime inner = Env.Tiny(new RuntimeOptions { LogLevel = LogLevel.Off }))
+                        Interlocked.Add(ref total, inner.ParallelSumInt64(0, 100, (b2, e2, w2) => e2 - b2));
+                }, options: new RunOptions { Grain = 1 });
+                Assert.AreEqual(1600, total);
+            }
+        }
     }
 }
