@@ -19,11 +19,15 @@ find_file(PLX_NUNIT_FRAMEWORK nunit.framework.dll
           NO_DEFAULT_PATH)
 
 set(PLX_CSHARP_MISSING "")
-foreach(tool PLX_MCS PLX_MONO PLX_NUNIT_CONSOLE PLX_NUNIT_FRAMEWORK)
-  if(NOT ${tool})
-    list(APPEND PLX_CSHARP_MISSING ${tool})
+foreach(pair "PLX_MCS:mcs" "PLX_MONO:mono" "PLX_NUNIT_CONSOLE:nunit-console" "PLX_NUNIT_FRAMEWORK:nunit.framework.dll")
+  string(REPLACE ":" ";" pair "${pair}")
+  list(GET pair 0 variable)
+  list(GET pair 1 name)
+  if(NOT ${variable})
+    list(APPEND PLX_CSHARP_MISSING ${name})
   endif()
 endforeach()
+string(REPLACE ";" ", " PLX_CSHARP_MISSING "${PLX_CSHARP_MISSING}")
 
 if(PLX_CSHARP_MISSING)
   message(WARNING "C# binding: ${PLX_CSHARP_MISSING} not found (Debian: mono-mcs mono-runtime nunit-console "
@@ -78,7 +82,7 @@ add_test(NAME csharp.binding
          COMMAND ${PLX_NUNIT_CONSOLE} -nologo -noshadow -domain=None -labels -noresult
                  "${PLX_CSHARP_OUT}/Parallax.Tests.dll"
          WORKING_DIRECTORY "${PLX_CSHARP_OUT}")
-set_tests_properties(csharp.binding PROPERTIES LABELS bindings TIMEOUT 600 ENVIRONMENT "${PLX_CSHARP_ENV}")
+set_tests_properties(csharp.binding PROPERTIES LABELS bindings TIMEOUT 300 ENVIRONMENT "${PLX_CSHARP_ENV}")
 
 add_test(NAME examples.csharp COMMAND ${PLX_MONO} "${PLX_CSHARP_OUT}/Example.exe" WORKING_DIRECTORY "${PLX_CSHARP_OUT}")
 set_tests_properties(examples.csharp PROPERTIES LABELS "bindings;examples" ENVIRONMENT "${PLX_CSHARP_ENV}"
