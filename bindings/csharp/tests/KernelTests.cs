@@ -234,6 +234,15 @@ __kernel void group_sums(__global const int* in, __global int* out, __local int*
         {
             NeedDevice();
             string dir = Env.TempDir("measure");
+            try
+            {
+                Measure(dir);
+            }
+            finally { Env.RemoveDir(dir); }
+        }
+
+        static void Measure(string dir)
+        {
             using (var rt = new Runtime(new RuntimeOptions { DeviceTypes = DeviceTypes.Any, CacheDir = dir }))
             {
                 DeviceFigures f = rt.MeasureDevice(0, 1 << 20, 4 << 20);

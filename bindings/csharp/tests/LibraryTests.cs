@@ -241,38 +241,46 @@ namespace Parallax.Tests
             string real = Library.LoadedPath();
             Assert.IsNotNull(real, "libparallax is mapped in this process");
             string dir = Env.TempDir("copy");
-            string copy = Path.Combine(dir, "libparallax.so.0");
-            File.Copy(real, copy, true);
-            string output = Env.Probe(new Dictionary<string, string> { { "PARALLAX_LIBRARY", copy } });
-            Assert.AreEqual("OK " + Library.VersionString + " " + copy, output.Trim());
+            try
+            {
+                string copy = Path.Combine(dir, "libparallax.so.0");
+                File.Copy(real, copy, true);
+                string output = Env.Probe(new Dictionary<string, string> { { "PARALLAX_LIBRARY", copy } });
+                Assert.AreEqual("OK " + Library.VersionString + " " + copy, output.Trim());
+            }
+            finally { Env.RemoveDir(dir); }
         }
 
         [Test]
         public void AnIncompatibleLibraryIsRefusedWithAClearMessage()
         {
             string dir = Env.TempDir("fake");
-            string source = Path.Combine(dir, "fake.c"), fake = Path.Combine(dir, "libparallax.so.0");
-            File.WriteAllText(source, "unsigned plx_version(void) { return 10203; }\n" +
-                                      "const char* plx_version_string(void) { return \"1.2.3\"; }\n" +
-                                      "int plx_abi_compatible(int major, int minor) { return 0; }\n");
-            int code;
-            string cc = Env.Run("cc", string.Format("-shared -fPIC -Wl,-soname,libparallax.so.0 \"{0}\" -o \"{1}\"",
-                                                    source, fake), null, out code);
-            Assert.AreEqual(0, code, cc);
-            string output = Env.Probe(new Dictionary<string, string> { { "PARALLAX_LIBRARY", fake } });
-            StringAssert.StartsWith("LibraryVersionException 8 PLX_ERR_VERSION\n", output);
-            StringAssert.Contains("1.2.3", output);
-            StringAssert.Contains("header 0.1", output);
-            StringAssert.Contains(fake, output);
-            StringAssert.Contains("same", output);
+            try
+            {
+                string source = Path.Combine(dir, "fake.c"), fake = Path.Combine(dir, "libparallax.so.0");
+                File.WriteAllText(source, "unsigned plx_version(void) { return 10203; }\n" +
+                                          "const char* plx_version_string(void) { return \"1.2.3\"; }\n" +
+                                          "int plx_abi_compatible(int major, int minor) { return 0; }\n");
+                int code;
+                string cc = Env.Run("cc", string.Format("-shared -fPIC -Wl,-soname,libparallax.so.0 \"{0}\" -o \"{1}\"",
+                                                        source, fake), null, out code);
+                Assert.AreEqual(0, code, cc);
+                string output = Env.Probe(new Dictionary<string, string> { { "PARALLAX_LIBRARY", fake } });
+                StringAssert.StartsWith("LibraryVersionException 8 PLX_ERR_VERSION\n", output);
+                StringAssert.Contains("1.2.3", output);
+                StringAssert.Contains("header 0.1", output);
+                StringAssert.Contains(fake, output);
+                StringAssert.Contains("same", output);
 
-            // Without the SONAME, mono would bind whatever libparallax.so.0 it finds: refused as well.
-            string nameless = Path.Combine(dir, "nameless.so");
-            cc = Env.Run("cc", string.Format("-shared -fPIC \"{0}\" -o \"{1}\"", source, nameless), null, out code);
-            Assert.AreEqual(0, code, cc);
-            output = Env.Probe(new Dictionary<string, string> { { "PARALLAX_LIBRARY", nameless } });
-            StringAssert.StartsWith("LibraryNotFoundException 9 PLX_ERR_IO\n", output);
-            StringAssert.Contains("SONAME", output);
+                // Without the SONAME, mono would bind whatever libparallax.so.0 it finds: refused as well.
+                string nameless = Path.Combine(dir, "nameless.so");
+                cc = Env.Run("cc", string.Format("-shared -fPIC \"{0}\" -o \"{1}\"", source, nameless), null, out code);
+                Assert.AreEqual(0, code, cc);
+                output = Env.Probe(new Dictionary<string, string> { { "PARALLAX_LIBRARY", nameless } });
+                StringAssert.StartsWith("LibraryNotFoundException 9 PLX_ERR_IO\n", output);
+                StringAssert.Contains("SONAME", output);
+            }
+            finally { Env.RemoveDir(dir); }
         }
     }
 }

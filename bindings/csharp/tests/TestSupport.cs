@@ -65,11 +65,19 @@ namespace Parallax.Tests
             }
         }
 
+        /// <summary>A fresh directory, removed by <see cref="RemoveDir"/>.</summary>
         public static string TempDir(string name)
         {
             string dir = Path.Combine(Path.GetTempPath(), "plx-cs-" + name + "-" + Process.GetCurrentProcess().Id);
             Directory.CreateDirectory(dir);
             return dir;
+        }
+
+        public static void RemoveDir(string dir)
+        {
+            try { Directory.Delete(dir, true); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
         }
 
         /// <summary>The directory of the test assembly (the build's csharp/ folder).</summary>
