@@ -28,6 +28,7 @@ DEBIAN_PACKAGES := \
 DEBIAN_PACKAGES += python3-ccdproc
 DEBIAN_PACKAGES += golang-go
 DEBIAN_PACKAGES += $(if $(shell command -v rustc),,rustc) $(if $(shell command -v cargo),,cargo)# Rust binding: only when no toolchain (e.g. rustup's) is on PATH
+DEBIAN_PACKAGES += mono-mcs mono-runtime nunit-console libnunit-framework2.6.3-cil
 
 .PHONY: all deps build demo test test-asan test-tsan fuzz install package docs clean abi-check abi-baseline
 
