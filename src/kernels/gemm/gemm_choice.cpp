@@ -54,27 +54,31 @@ Result<Choice> choose_device(Runtime& rt, const Problem& p, Where where, int wor
   if (p.empty() || p.scale_only()) return Choice{-1, "only C = beta C: memory-bound, kept on the CPU"};
 
   // AUTO: the crossover (see the header).
-  const int prec = static_cast<int>(p.precision);
   std::string ignored;
-  const std::optional<Tuning> t = load_tuning(rt.cache_dir(), d.key, p.precision, ignored);
-  const bool measured = t && t->device_gflops > 0 && t->cpu_gflops > 0 && t->upload_gbps > 0;
-  const double cpu_rate = measured ? t->cpu_gflops * workers / std::max(t->cpu_workers, 1)
-                                   : kCpuGflopsPerWorker[prec] * workers;
-  const double device_rate = measured ? t->device_gflops
-                                      : kDeviceFlopsPerCuCycle[prec] * d.compute_units * d.max_clock_mhz * 1e-3;
-  const double gbps = measured ? t->upload_gbps : d.measured_gbps ? *d.measured_gbps : kDefaultUploadGbps;
+  const Estimate e = estimate(d, load_tuning(rt.cache_dir(), d.key, p.precision, ignored), p, workers);
+  const std::string numbers =
+      cat("device '", d.name, "' ", e.device_s, " s (", e.device_gflops, " GFLOP/s, ", e.upload_gbps, " GB/s) vs CPU ",
+          e.cpu_s, " s (", e.cpu_gflops, " GFLOP/s), ",
+          e.measured ? "measured by parallax tune" : "estimated (no parallax tune yet)");
+  return Choice{e.device_wins() ? device : -1, numbers};
+}
+
+Estimate estimate(const DeviceInfo& d, const std::optional<Tuning>& t, const Problem& p, int workers) {
+  const int prec = static_cast<int>(p.precision);
+  Estimate e;
+  e.measured = t && t->device_gflops > 0 && t->cpu_gflops > 0 && t->upload_gbps > 0;
+  e.cpu_gflops = e.measured ? t->cpu_gflops * workers / std::max(t->cpu_workers, 1) : kCpuGflopsPerWorker[prec] * workers;
+  e.device_gflops = e.measured ? t->device_gflops
+                               : kDeviceFlopsPerCuCycle[prec] * d.compute_units * d.max_clock_mhz * 1e-3;
+  e.upload_gbps = e.measured ? t->upload_gbps : d.measured_gbps ? *d.measured_gbps : kDefaultUploadGbps;
   const double es = static_cast<double>(element_bytes(p.precision)), batch = static_cast<double>(p.batch);
   const double bytes = es * batch *
                        (static_cast<double>(p.m) * p.k + static_cast<double>(p.k) * p.n +
                         static_cast<double>(p.m) * p.n * (p.beta != 0 ? 2 : 1));
   const double flops = p.flops();
-  const double t_device = bytes / (gbps * 1e9) + flops / (std::max(device_rate, 1e-3) * 1e9) + kLaunch_s;
-  const double t_cpu = flops / (std::max(cpu_rate, 1e-3) * 1e9);
-  const std::string numbers =
-      cat("device '", d.name, "' ", t_device, " s (", device_rate, " GFLOP/s, ", gbps, " GB/s) vs CPU ", t_cpu,
-          " s (", cpu_rate, " GFLOP/s), ", measured ? "measured by parallax tune" : "estimated (no parallax tune yet)");
-  if (t_device < kMargin * t_cpu) return Choice{device, numbers};
-  return Choice{-1, numbers};
+  e.device_s = bytes / (std::max(e.upload_gbps, 1e-3) * 1e9) + flops / (std::max(e.device_gflops, 1e-3) * 1e9) + kLaunch_s;
+  e.cpu_s = flops / (std::max(e.cpu_gflops, 1e-3) * 1e9);
+  return e;
 }
 
 }  // namespace plx::gemm

@@ -18,14 +18,18 @@
 // the rates are estimates deliberately on the CPU's side (kCpuGflopsPerWorker
 // per worker; kDeviceFlopsPerCuCycle x compute units x clock for the device),
 // so that only large products leave the CPU before anything was measured.
-// The crossover is then flops > bytes / rate x ..., i.e. about n > 1000 for a
-// discrete GPU on PCIe with 16 CPU workers.
+// For square F32 products on an H100-sized device without measurements
+// (132 units at 1.98 GHz, 6 GB/s) that puts the crossover at n of about 670
+// against 16 CPU workers, and about 80 against 2.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "core/error.hpp"
+#include "core/machine.hpp"
 #include "kernels/gemm/gemm_spec.hpp"
+#include "kernels/gemm/gemm_tuning.hpp"
 
 namespace plx {
 class Runtime;
@@ -45,6 +49,15 @@ constexpr double kLaunch_s = 100e-6;
 constexpr double kDefaultUploadGbps = 6.0;
 constexpr double kCpuGflopsPerWorker[2] = {32.0, 16.0};  // F32, F64
 constexpr double kDeviceFlopsPerCuCycle[2] = {64.0, 8.0};
+
+// The two times of the crossover for one device (see above).
+struct Estimate {
+  double device_s = 0, cpu_s = 0;
+  double device_gflops = 0, cpu_gflops = 0, upload_gbps = 0;
+  bool measured = false;  // from plx_gemm_tune's figures
+  bool device_wins() const { return device_s < kMargin * cpu_s; }
+};
+Estimate estimate(const DeviceInfo& device, const std::optional<Tuning>& tuning, const Problem& p, int workers);
 
 // Errors: no_device (GPU preference, none usable and able).
 Result<Choice> choose_device(Runtime& runtime, const Problem& p, Where where, int workers);
