@@ -140,8 +140,14 @@ Result<TuneOutcome> tune_device(DeviceContext& dev, const TuneRequest& r, const 
     const auto t0 = Clock::now();
     cl_command_queue q = queue();
     const auto s = tuner->run(&q, static_cast<size_t>(n), r.fraction, best, f64);
-    if (s != clblast::StatusCode::kSuccess)
-      return clblast_error(static_cast<int>(s), cat("the CLBlast tuner of ", tuner->kernel), dev.name());
+    if (s != clblast::StatusCode::kSuccess) {
+      Error e = clblast_error(static_cast<int>(s), cat("the CLBlast tuner of ", tuner->kernel), dev.name());
+      // CLBlast's tuners throw (reported as unexpected) when the fraction leaves no configuration to try.
+      if (s == clblast::StatusCode::kUnexpectedError)
+        e.message += cat(" (a fraction of ", r.fraction, " may leave no configuration of ", tuner->kernel,
+                         " to try: use a larger one)");
+      return e;
+    }
     log.log(LogLevel::info, cat("plx_gemm_tune: tuned CLBlast kernel ", tuner->kernel, " in ", since(t0), " s"));
     const auto o = clblast::OverrideParameters(dev.device()(), tuner->kernel, cp, best);
     if (o != clblast::StatusCode::kSuccess)
