@@ -1458,20 +1458,27 @@ PLX_API plx_status_t plx_coadd(plx_runtime_t* runtime, const plx_coadd_desc_t* d
  *   tiles whose buffers fit the device (its largest allocation and
  *   vram_fraction of its memory), uploaded, multiplied and accumulated into
  *   C tile by tile over k. A device out of memory halves the tiles and
- *   retries; any other device failure runs what is left on the CPU path
- *   (logged; not under PLX_DEVICE_GPU_REQUIRED, whose failures are returned).
+ *   retries; when not even the smallest tile fits, or on any other device
+ *   failure, what is left runs on the CPU path (logged; not under
+ *   PLX_DEVICE_GPU_REQUIRED, whose failures are returned).
  *   The first call for a precision on a device compiles CLBlast's kernels
  *   (about 1.7 s on an NVIDIA GPU, 10 s on PoCL); CLBlast keeps them for the
- *   process, and the OpenCL driver's own cache (PoCL's kernel cache, on by
- *   default) keeps them for the next process. Parameters tuned by
- *   plx_gemm_tune are applied on the device's first call.
+ *   process (every runtime of it), and the OpenCL driver's own cache (PoCL's
+ *   kernel cache, NVIDIA's compute cache; on by default) keeps them for the
+ *   next process. Parallax's disk program cache cannot hold them: CLBlast
+ *   1.5 builds its programs internally, with no API to export or import
+ *   their binaries. Parameters tuned by plx_gemm_tune are applied on the
+ *   device's first call.
  * - with device AUTO, a GPU or accelerator is used only when its estimated
- *   time (upload and download of the matrices at the device's measured
- *   transfer rate, plus the multiply at its measured rate) beats the CPU
- *   path's measured rate by a margin; the rates are those measured by
- *   plx_gemm_tune and by earlier calls of this runtime, so small problems
- *   stay on the CPU (see plx_gemm_tune). CPU OpenCL devices (PoCL) are never
- *   chosen by AUTO: they run on the same cores as the CPU path, slower.
+ *   time (upload and download of the matrices, plus the multiply) is below
+ *   0.8 x the CPU path's, so small problems stay on the CPU. The rates are
+ *   those plx_gemm_tune measured for the device and precision (device,
+ *   CPU path and upload); before any tuning, the upload rate is the device's
+ *   measured streaming rate (parallax bench --suite device) or 6 GB/s, and
+ *   the compute rates are estimates on the CPU's side (32 GFLOP/s per CPU
+ *   worker in F32, 16 in F64; 64 F32 or 8 F64 flops per compute unit and
+ *   cycle on the device). CPU OpenCL devices (PoCL) are never chosen by
+ *   AUTO: they run on the same cores as the CPU path, slower.
  *
  * Batches: a descriptor describes one product. plx_gemm_batched_strided
  * repeats it batch_count times, matrix i at a + i x stride_a (and so on),
@@ -1514,7 +1521,8 @@ typedef struct plx_gemm_desc {
   double alpha;      /**< default 1 */
   double beta;       /**< default 0: C is not read */
   /** Host matrices (read only for a and b; must stay valid during the
-   *  call), with their leading dimensions in elements. */
+   *  call), with their leading dimensions in elements. a and b may be NULL
+   *  when k = 0 or alpha = 0, and all three when m or n is 0 (not read). */
   const void* a;
   int64_t lda;
   const void* b;
@@ -1572,7 +1580,8 @@ typedef struct plx_gemm_result {
  * OpenCL failure under GPU_REQUIRED, or on device buffers that cannot be
  * brought to the host: the message names CLBlast's status, e.g.
  * "kInvalidLocalMemUsage"), PLX_ERR_OUT_OF_MEMORY (not even the smallest tile
- * fits the device, or the host cannot hold a fallback copy), PLX_ERR_VERSION.
+ * fits the device under GPU_REQUIRED, or the host cannot hold the copies of
+ * a CPU fallback of device buffers), PLX_ERR_VERSION.
  * @since 0.1
  */
 PLX_API plx_status_t plx_gemm(plx_runtime_t* runtime, const plx_gemm_desc_t* desc, plx_gemm_result_t* result);

@@ -351,6 +351,15 @@ TEST_F(GemmDevice, DeviceFailureFallsBackToTheCpu) {
     EXPECT_GE(r.tiles, 3);
     plx_runtime_destroy(failing);
   }
+  {  // A device too small for even a 1 x 1 tile (16 bytes): all on the CPU.
+    plx_runtime_t* tiny = pocl_runtime(nullptr, 16);
+    Case c;
+    c.m = 20, c.n = 10, c.k = 5;
+    plx_gemm_result_t r = run(tiny, c, "no tile fits");
+    EXPECT_EQ(r.fallback, 1);
+    EXPECT_EQ(r.device_index, -1);
+    plx_runtime_destroy(tiny);
+  }
   {  // Device buffers: copied to the host, multiplied there, C written back.
     plx_runtime_t* failing = pocl_runtime("enqueue=0:device");
     Case c;

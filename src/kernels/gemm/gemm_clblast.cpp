@@ -308,10 +308,22 @@ Status on_host_operands(DeviceContext& dev, cl::CommandQueue& queue, const Probl
                         const CpuGemm& cpu, const Logger& log, DeviceRun& run) {
   if (p.scale_only()) return cpu(p);  // nothing for the device: C = beta C is memory-bound
   HostTiles tiles(dev, p, s);
-  if (!tiles.fit())
-    return make_error(Code::out_of_memory, s.name, ": not even a 1 x 1 tile of the product fits device '", dev.name(),
-                      "' (", format_bytes(static_cast<double>(s.memory_bytes)), " for this call)");
   std::deque<Block> todo{Block{0, p.batch, 0, p.m, 0, p.n}};
+  // What is left goes to the CPU (unless a device is required): after a
+  // failure of the device, or when not even the smallest tile fits it.
+  auto rest_on_cpu = [&](const Error& why) -> Status {
+    if (s.device_required)
+      return make_error(why.code, s.name, ": ", why.message, " (a device is required, so no CPU fallback)");
+    log.log(LogLevel::warn, cat(s.name, ": the OpenCL path failed (", why.message, "); multiplying the rest on the CPU"));
+    run.fallback = true;
+    tiles.release();
+    for (const Block& rest : todo) PLX_TRY(cpu(block_problem(p, rest)));
+    return Ok{};
+  };
+  if (!tiles.fit())
+    return rest_on_cpu(make_error(Code::out_of_memory, "not even a 1 x 1 tile of the product fits device '",
+                                  dev.name(), "' (", format_bytes(static_cast<double>(s.memory_bytes)),
+                                  " for this call)"));
   while (!todo.empty()) {
     Block b = todo.front();
     todo.pop_front();
@@ -329,28 +341,19 @@ Status on_host_operands(DeviceContext& dev, cl::CommandQueue& queue, const Probl
     // Items already read back are final: the rest of the block is redone.
     b.item0 += written;
     b.items -= written;
+    if (b.items > 0) todo.push_front(b);
     if (done.error().code == Code::out_of_memory) {
       if (!tiles.shrink())
-        return make_error(Code::out_of_memory, s.name, ": device '", dev.name(),
-                          "' ran out of memory even for the smallest tile: ", done.error().message);
+        return rest_on_cpu(make_error(Code::out_of_memory, "device '", dev.name(),
+                                      "' ran out of memory even for the smallest tile: ", done.error().message));
       ++run.splits;
       log.log(LogLevel::info, cat(s.name, ": device '", dev.name(), "' ran out of memory (", done.error().message,
                                   "); tiles now ", tiles.sizes()));
-      if (b.items > 0) todo.push_front(b);
       continue;
     }
     dev.record_failure();
-    if (s.device_required)
-      return make_error(done.error().code, s.name, ": ", done.error().message,
-                        " (a device is required, so no CPU fallback)");
     // The CPU does the rest: this block's items not read back yet, then every later block.
-    log.log(LogLevel::warn, cat(s.name, ": the OpenCL path failed (", done.error().message,
-                                "); multiplying the rest on the CPU"));
-    run.fallback = true;
-    tiles.release();
-    if (b.items > 0) todo.push_front(b);
-    for (const Block& rest : todo) PLX_TRY(cpu(block_problem(p, rest)));
-    return Ok{};
+    return rest_on_cpu(done.error());
   }
   return Ok{};
 }
