@@ -266,7 +266,8 @@ plx_status_t run_gemm(const char* fn, plx_runtime* runtime, const plx_gemm_desc_
   CpuRun cpu_run;
   auto on_cpu = [&](const Problem& q) { return gemm_on_cpu(env, q, settings, cpu_run); };
   DeviceContext* device = call.buffer ? call.buffer->device : nullptr;
-  if (!device && !p.empty()) {
+  // Host products with nothing to multiply (C = beta C, or nothing) stay on the CPU whatever the preference.
+  if (!device && !p.empty() && !p.scale_only()) {
     auto choice = choose_device(rt, p, call.where, settings.workers);
     if (!choice) return set_error(fn, choice.error());
     rt.log().log(LogLevel::debug, cat(settings.name, ": ", choice->reason));

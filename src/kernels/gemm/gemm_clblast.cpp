@@ -176,9 +176,11 @@ class HostTiles {
     const int64_t single = std::max<int64_t>(dev_.info().max_alloc_bytes, 1);
     auto halve = [](int64_t v) { return v > 256 ? (v / 2 + 127) / 128 * 128 : (v + 1) / 2; };
     for (;;) {
-      const int64_t a = (p_.stride_a == 0 ? 1 : bt_) * mt_ * kt_ * es_, b = (p_.stride_b == 0 ? 1 : bt_) * kt_ * nt_ * es_;
-      const int64_t c = bt_ * mt_ * nt_ * es_;
-      if (a + b + c <= room && a <= single / 2 && b <= single / 2 && c <= single / 2) return true;
+      // In double: overlapping batch items (a stride below a matrix) can make these exceed 64 bits.
+      const double a = bytes(p_.stride_a == 0 ? 1 : bt_, mt_, kt_), b = bytes(p_.stride_b == 0 ? 1 : bt_, kt_, nt_);
+      const double c = bytes(bt_, mt_, nt_);
+      if (a + b + c <= static_cast<double>(room) && a <= single / 2.0 && b <= single / 2.0 && c <= single / 2.0)
+        return true;
       if (bt_ > 1)
         bt_ = (bt_ + 1) / 2;
       else if (c > room / 2 && std::max(mt_, nt_) > 1)
@@ -194,9 +196,9 @@ class HostTiles {
 
   // After running out of memory: tiles for half of what they used.
   bool shrink() {
-    const int64_t used = ((p_.stride_a == 0 ? 1 : bt_) * mt_ * kt_ + (p_.stride_b == 0 ? 1 : bt_) * kt_ * nt_ +
-                          bt_ * mt_ * nt_) * es_;
-    budget_ = std::min(budget_, used);  // fit() keeps tiles within half of this
+    const double used = bytes(p_.stride_a == 0 ? 1 : bt_, mt_, kt_) + bytes(p_.stride_b == 0 ? 1 : bt_, kt_, nt_) +
+                        bytes(bt_, mt_, nt_);
+    budget_ = std::min(budget_, static_cast<int64_t>(used));  // fit() keeps tiles within half of this
     release();
     return fit();
   }
@@ -205,15 +207,22 @@ class HostTiles {
     return cat(bt_, " items x ", mt_, " rows x ", nt_, " columns x ", kt_, " of k");
   }
 
-  // Cuts `b` into blocks of the current tile size, in order.
+  // Cuts the first tile-sized piece off `b`: {piece, rest}, items first,
+  // then rows, then columns; cut again until the piece fits. (Two at a time,
+  // not all at once: a batch of millions of items is millions of blocks.)
   std::vector<Block> cut(const Block& b) const {
-    std::vector<Block> out;
-    for (int64_t it = 0; it < b.items; it += bt_)
-      for (int64_t i = 0; i < b.mi; i += mt_)
-        for (int64_t j = 0; j < b.nj; j += nt_)
-          out.push_back(Block{b.item0 + it, std::min(bt_, b.items - it), b.i0 + i, std::min(mt_, b.mi - i),
-                              b.j0 + j, std::min(nt_, b.nj - j)});
-    return out;
+    Block first = b, rest = b;
+    if (b.items > bt_) {
+      first.items = bt_;
+      rest.item0 += bt_, rest.items -= bt_;
+    } else if (b.mi > mt_) {
+      first.mi = mt_;
+      rest.i0 += mt_, rest.mi -= mt_;
+    } else {
+      first.nj = nt_;
+      rest.j0 += nt_, rest.nj -= nt_;
+    }
+    return {first, rest};
   }
   bool fits(const Block& b) const { return b.items <= bt_ && b.mi <= mt_ && b.nj <= nt_; }
 
@@ -285,6 +294,11 @@ class HostTiles {
     int64_t item0, items, r0, rows, p0, kp;
     bool operator==(const Key&) const = default;
   };
+
+  double bytes(int64_t items, int64_t rows, int64_t cols) const {
+    return static_cast<double>(items) * static_cast<double>(rows) * static_cast<double>(cols) *
+           static_cast<double>(es_);
+  }
 
   Status ensure(DeviceBuffer& buffer, int64_t elements, const char* what) {
     if (buffer.bytes() >= elements * es_) return Ok{};
