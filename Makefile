@@ -23,7 +23,7 @@ DEBIAN_PACKAGES := \
 	build-essential cmake ninja-build pkg-config \
 	libtbb-dev libhwloc-dev nlohmann-json3-dev libcli11-dev libhwy-dev libcfitsio-dev wcslib-dev \
 	ocl-icd-opencl-dev opencl-c-headers opencl-clhpp-headers pocl-opencl-icd clinfo \
-	libgtest-dev libgmock-dev libbenchmark-dev abigail-tools \
+	libgtest-dev libgmock-dev libbenchmark-dev abigail-tools libclblast-dev libopenblas-dev \
 	python3 python3-numpy python3-pytest python3-astropy python3-reproject python3-pip python3-setuptools
 DEBIAN_PACKAGES += python3-ccdproc
 DEBIAN_PACKAGES += golang-go

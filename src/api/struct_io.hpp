@@ -41,6 +41,10 @@ PLX_FIRST_RELEASE_SIZE(plx_stack_result_t, 160);
 PLX_FIRST_RELEASE_SIZE(plx_coadd_input_t, 168);
 PLX_FIRST_RELEASE_SIZE(plx_coadd_desc_t, 88);
 PLX_FIRST_RELEASE_SIZE(plx_coadd_result_t, 80);
+PLX_FIRST_RELEASE_SIZE(plx_gemm_desc_t, 176);
+PLX_FIRST_RELEASE_SIZE(plx_gemm_result_t, 64);
+PLX_FIRST_RELEASE_SIZE(plx_gemm_tune_options_t, 32);
+PLX_FIRST_RELEASE_SIZE(plx_gemm_tune_result_t, 312);
 #undef PLX_FIRST_RELEASE_SIZE
 
 template <class T>

@@ -16,6 +16,8 @@ struct BenchOptions {
   int reps = 5;             // best of this many, alternating with the peer
   bool quick = false;       // small sizes: checks the suite works (CI), not its speed
   bool sigma_only = false;  // stack suite: the sigma clip alone (a child run with a forced SIMD target)
+  int gemm_first_call = -1;      // gemm suite: only the first product on this device (a child run)
+  int64_t gemm_first_call_n = 1024;
 };
 
 // The runtime's usable OpenCL devices: (index, info).
@@ -40,5 +42,7 @@ nlohmann::json bench_exec(plx_runtime_t* runtime, const BenchOptions& options);
 nlohmann::json bench_device(plx_runtime_t* runtime, const BenchOptions& options);
 nlohmann::json bench_stack(plx_runtime_t* runtime, const BenchOptions& options);
 nlohmann::json bench_coadd(plx_runtime_t* runtime, const BenchOptions& options);
+nlohmann::json bench_gemm(plx_runtime_t* runtime, const BenchOptions& options);
+nlohmann::json bench_gemm_first_call(plx_runtime_t* runtime, int32_t device, int64_t n);
 
 }  // namespace plx::cli

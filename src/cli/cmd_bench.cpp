@@ -91,16 +91,39 @@ void print_coadd(const nlohmann::json& r) {
     std::printf("\n  (no /usr/bin/python3 with numpy, astropy and reproject: no peer)\n");
 }
 
+void print_gemm(const nlohmann::json& r) {
+  auto num = [](const nlohmann::json& v) { return v.is_number() ? v.get<double>() : std::nan(""); };
+  std::printf("GEMM benchmark: single precision, n x n x n, %d CPU workers (peer: cblas_sgemm, same run)\n\n",
+              r["workers"].get<int>());
+  for (const auto& row : r["sizes"]) {
+    std::printf("  n = %-5lld  plx CPU %8.1f GFLOP/s   OpenBLAS %8.1f GFLOP/s   ratio %.3f   (best of %d)\n",
+                row["n"].get<long long>(), num(row["cpu_gflops"]), num(row["openblas_gflops"]),
+                num(row["cpu_vs_openblas"]), row["repetitions"].get<int>());
+    for (const auto& d : row["devices"])
+      std::printf("             [%d] %-40s %8.1f GFLOP/s (matrices on the device)\n", d["index"].get<int>(),
+                  d["name"].get<std::string>().c_str(), num(d["device_gflops"]));
+  }
+  for (const auto& f : r["first_calls"])
+    std::printf("\n  [%d] %s, n = %lld: first call %.3f s (kernels compiled), %.3f s in a new process with the "
+                "driver's cache warm, %.3f s after\n",
+                f["index"].get<int>(), f["name"].get<std::string>().c_str(), f["n"].get<long long>(),
+                num(f["first_call_s"]), num(f["cached_first_call_s"]), num(f["steady_call_s"]));
+  if (!r["openblas_peer"].get<bool>()) std::printf("\n  (built without OpenBLAS: no peer)\n");
+}
+
 }  // namespace
 
 Command add_bench_command(CLI::App& app) {
   auto f = std::make_shared<BenchFlags>();
   CLI::App* cmd = app.add_subcommand("bench", "Benchmarks against a peer measured in the same run");
-  cmd->add_option("--suite", f->suite, "Which suite: exec, device, stack or coadd")
-      ->check(CLI::IsMember({"exec", "device", "stack", "coadd"}));
+  cmd->add_option("--suite", f->suite, "Which suite: exec, device, stack, coadd or gemm")
+      ->check(CLI::IsMember({"exec", "device", "stack", "coadd", "gemm"}));
   cmd->add_option("--reps", f->options.reps, "Repetitions (best of)")->check(CLI::Range(1, 1000));
   cmd->add_flag("--quick", f->options.quick, "Small sizes: check the suite runs, not its speed");
   cmd->add_flag("--sigma-only", f->options.sigma_only, "Stack suite: time the sigma clip only")->group("");
+  cmd->add_option("--gemm-first-call", f->options.gemm_first_call, "GEMM suite: first product on a device only")
+      ->group("");
+  cmd->add_option("--gemm-first-call-n", f->options.gemm_first_call_n, "GEMM suite: its size")->group("");
   add_runtime_flags(*cmd, f->runtime);
   return [cmd, f]() -> int {
     if (!cmd->parsed()) return -1;
@@ -108,9 +131,15 @@ Command add_bench_command(CLI::App& app) {
     if (f->suite == "device" && f->runtime.device_types.empty()) f->runtime.device_types = "any";
     Runtime runtime(f->runtime);
     const std::string& suite = f->suite;
+    if (suite == "gemm" && f->options.gemm_first_call >= 0) {  // a child of the gemm suite
+      std::cout << bench_gemm_first_call(runtime.get(), f->options.gemm_first_call, f->options.gemm_first_call_n)
+                << "\n";
+      return 0;
+    }
     nlohmann::json result = suite == "device"  ? bench_device(runtime.get(), f->options)
                             : suite == "stack" ? bench_stack(runtime.get(), f->options)
                             : suite == "coadd" ? bench_coadd(runtime.get(), f->options)
+                            : suite == "gemm"  ? bench_gemm(runtime.get(), f->options)
                                                : bench_exec(runtime.get(), f->options);
     if (f->runtime.json)
       std::cout << result.dump(2) << "\n";
@@ -120,6 +149,8 @@ Command add_bench_command(CLI::App& app) {
       print_stack(result);
     else if (suite == "coadd")
       print_coadd(result);
+    else if (suite == "gemm")
+      print_gemm(result);
     else
       print_exec(result);
     return 0;

@@ -14,5 +14,6 @@ Command add_plan_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
 Command add_stack_command(CLI::App& app);
 Command add_coadd_command(CLI::App& app);
+Command add_tune_command(CLI::App& app);
 
 }  // namespace plx::cli

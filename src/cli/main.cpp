@@ -12,7 +12,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("parallax ") + plx_version_string());
   app.require_subcommand(1);
   std::vector<Command> commands = {add_info_command(app), add_plan_command(app), add_bench_command(app),
-                                   add_stack_command(app), add_coadd_command(app)};
+                                   add_stack_command(app), add_coadd_command(app), add_tune_command(app)};
   // CLI11 would only say "a subcommand is required": name the unknown one.
   if (argc > 1 && argv[1][0] != '-') {
     std::string names;

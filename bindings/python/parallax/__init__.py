@@ -35,6 +35,12 @@ reproject's function of that name with reproject_interp (see parallax.coadd):
 
 >>> image, footprint = parallax.coadd([(a, header_a), (b, wcs_b)], output_wcs=mosaic_header, combine="mean")
 >>> image, footprint = parallax.reproject_and_coadd([hdu_a, hdu_b], mosaic_header)
+
+parallax.gemm multiplies NumPy matrices (float32 or float64, C or Fortran order without copies), C = alpha op(A) op(B)
++ beta C, on the CPU through OpenBLAS or on an OpenCL device through CLBlast (see parallax.gemm):
+
+>>> c = parallax.gemm(a, b)                                  # a @ b
+>>> parallax.gemm(a, b, c, alpha=2, beta=1, trans_b=True)    # c = 2 a @ b.T + c, in place
 """
 import logging as _logging
 
@@ -48,6 +54,7 @@ from .device import Buffer, DeviceFigures, Kernel, Local, RowsProvider
 from .runtime import Caps, Device, Runtime
 from .stack import StackResult, sigma_clipped_mean, stack, stack_plan
 from .coadd import CoaddInfo, coadd, reproject_and_coadd
+from .gemm import GemmInfo, gemm
 
 __version__ = "0.1.0"
 
@@ -59,6 +66,7 @@ __all__ = [
     "Kernel", "Buffer", "RowsProvider", "Local", "DeviceFigures",
     "stack", "stack_plan", "sigma_clipped_mean", "StackResult",
     "coadd", "reproject_and_coadd", "CoaddInfo",
+    "gemm", "GemmInfo",
     "RunReport", "Progress", "Task", "TaskContext", "TaskResult", "TaskResults", "CancelToken", "Job",
     "version", "version_info", "VersionInfo", "abi_compatible", "status_string",
     "Error", "InvalidArgumentError", "OutOfMemoryError", "DeviceError", "NoDeviceError", "CancelledError",

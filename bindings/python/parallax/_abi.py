@@ -483,12 +483,83 @@ class plx_coadd_result_t(Structure):
     ]
 
 
+# ---- Matrix multiply ----
+
+class plx_gemm_desc_t(Structure):
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("precision", c_int32),
+        ("layout", c_int32),
+        ("trans_a", c_int32),
+        ("trans_b", c_int32),
+        ("m", c_int64),
+        ("n", c_int64),
+        ("k", c_int64),
+        ("alpha", c_double),
+        ("beta", c_double),
+        ("a", c_void_p),
+        ("lda", c_int64),
+        ("b", c_void_p),
+        ("ldb", c_int64),
+        ("c", c_void_p),
+        ("ldc", c_int64),
+        ("a_buffer", plx_buffer_p),
+        ("b_buffer", plx_buffer_p),
+        ("c_buffer", plx_buffer_p),
+        ("a_offset", c_int64),
+        ("b_offset", c_int64),
+        ("c_offset", c_int64),
+        ("device", c_int32),
+        ("reserved0", c_int32),
+        ("run_options", POINTER(plx_run_options_t)),
+    ]
+
+
+class plx_gemm_result_t(Structure):
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("device_index", c_int32),
+        ("workers", c_int32),
+        ("tiles", c_int64),
+        ("splits", c_int32),
+        ("fallback", c_int32),
+        ("seconds", c_double),
+        ("gflops", c_double),
+        ("path", c_char * 16),
+    ]
+
+
+class plx_gemm_tune_options_t(Structure):
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("precision", c_int32),
+        ("kernels", c_int32),
+        ("size", c_int64),
+        ("fraction", c_double),
+    ]
+
+
+class plx_gemm_tune_result_t(Structure):
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("kernels_tuned", c_int32),
+        ("reserved0", c_int32),
+        ("seconds", c_double),
+        ("default_gflops", c_double),
+        ("tuned_gflops", c_double),
+        ("cpu_gflops", c_double),
+        ("upload_gbps", c_double),
+        ("path", c_char * 256),
+    ]
+
+
 #: Every public struct, for layout checks.
 STRUCTS = (plx_runtime_options_t, plx_caps_t, plx_device_info_t, plx_workload_t, plx_plan_info_t,
            plx_plan_device_t, plx_progress_t, plx_run_report_t, plx_run_options_t, plx_reduce_desc_t,
            plx_task_context_t, plx_task_t, plx_task_result_t, plx_rows_input_t, plx_rows_output_t,
            plx_kernel_scalar_t, plx_rows_desc_t, plx_kernel_arg_t, plx_device_figures_t, plx_stack_desc_t,
-           plx_stack_result_t, plx_coadd_input_t, plx_coadd_desc_t, plx_coadd_result_t)
+           plx_stack_result_t, plx_coadd_input_t, plx_coadd_desc_t, plx_coadd_result_t, plx_gemm_desc_t,
+           plx_gemm_result_t, plx_gemm_tune_options_t, plx_gemm_tune_result_t)
 
 # Enum values by the names the Python API uses.
 PLX_LOG_OFF, PLX_LOG_ERROR, PLX_LOG_WARN, PLX_LOG_INFO, PLX_LOG_DEBUG = range(5)
@@ -515,3 +586,6 @@ PLX_REDUCE_CUSTOM = 3
 PLX_OK, PLX_ERR_OUT_OF_MEMORY, PLX_ERR_CANCELLED, PLX_ERR_TASK_FAILED, PLX_ERR_TIMEOUT = 0, 2, 5, 6, 12
 PLX_ERR_IO = 9
 PLX_ARG_BUFFER, PLX_ARG_SCALAR, PLX_ARG_LOCAL = 0, 1, 2
+PLX_PRECISION_F32, PLX_PRECISION_F64 = 0, 1
+PLX_ROW_MAJOR, PLX_COL_MAJOR = 0, 1
+PLX_NO_TRANS, PLX_TRANS = 0, 1

@@ -81,6 +81,13 @@ SIGNATURES = {
     "plx_coadd_desc_init": (_STATUS, [POINTER(_abi.plx_coadd_desc_t), c_size_t]),
     "plx_coadd_result_init": (_STATUS, [POINTER(_abi.plx_coadd_result_t), c_size_t]),
     "plx_coadd": (_STATUS, [_abi.plx_runtime_p, POINTER(_abi.plx_coadd_desc_t), POINTER(_abi.plx_coadd_result_t)]),
+    "plx_gemm_desc_init": (_STATUS, [POINTER(_abi.plx_gemm_desc_t), c_size_t]),
+    "plx_gemm": (_STATUS, [_abi.plx_runtime_p, POINTER(_abi.plx_gemm_desc_t), POINTER(_abi.plx_gemm_result_t)]),
+    "plx_gemm_batched_strided": (_STATUS, [_abi.plx_runtime_p, POINTER(_abi.plx_gemm_desc_t), c_int64, c_int64,
+                                           c_int64, c_int64, POINTER(_abi.plx_gemm_result_t)]),
+    "plx_gemm_tune_options_init": (_STATUS, [POINTER(_abi.plx_gemm_tune_options_t), c_size_t]),
+    "plx_gemm_tune": (_STATUS, [_abi.plx_runtime_p, c_int32, POINTER(_abi.plx_gemm_tune_options_t),
+                                POINTER(_abi.plx_gemm_tune_result_t)]),
 }
 
 
