@@ -1646,7 +1646,9 @@ typedef struct plx_gemm_tune_result {
   int32_t reserved0;     /**< 0 */
   double seconds;        /**< wall time of the tuning */
   double default_gflops; /**< a size^3 product with CLBlast's parameters */
-  double tuned_gflops;   /**< the same with the tuned ones */
+  double tuned_gflops;   /**< the same with the tuned ones; when they were
+                              not faster they are not stored (kernels_tuned
+                              0) and this is default_gflops */
   double cpu_gflops;     /**< the same on the CPU path, for the AUTO crossover */
   double upload_gbps;    /**< host-to-device rate of the matrices, for the crossover */
   /** The file the parameters were stored in (NUL-terminated; truncated). */

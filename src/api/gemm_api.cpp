@@ -16,8 +16,8 @@
 #include "api/run_options.hpp"
 #include "api/struct_io.hpp"
 #include "kernels/gemm/gemm_choice.hpp"
-#include "kernels/gemm/gemm_clblast.hpp"
 #include "kernels/gemm/gemm_cpu.hpp"
+#include "kernels/gemm/gemm_run.hpp"
 #include "kernels/gemm/gemm_tune.hpp"
 #include "kernels/gemm/gemm_tuning.hpp"
 
@@ -81,10 +81,9 @@ int64_t extent(const Matrix& x, bool row_major) {
 }
 
 struct Checked {
-  Problem problem;          // row-major, as the paths take it
+  Problem problem;  // row-major, as the paths take it (device operands: problem.in.device runs it)
   Where where = Where::automatic;
   const plx_run_options_t* run_options = nullptr;
-  plx_buffer* buffer = nullptr;  // device operands: C's buffer (its device runs the call)
 };
 
 plx_status_t check_gemm(const char* fn, plx::Runtime& rt, const plx_gemm_desc_t& d, int64_t batch, int64_t stride_a,
@@ -183,7 +182,6 @@ plx_status_t check_gemm(const char* fn, plx::Runtime& rt, const plx_gemm_desc_t&
     if (p.precision == Precision::f64 && !d.c_buffer->device->info().fp64)
       return fail(PLX_ERR_NO_DEVICE, fn, ": desc.precision is F64 but device ", d.c_buffer->device->index(), " '",
                   d.c_buffer->device->name(), "', where the buffers are, has no double precision (cl_khr_fp64)");
-    out.buffer = d.c_buffer;
     p.in.a_buffer = d.a_buffer ? &d.a_buffer->impl : nullptr;
     p.in.b_buffer = d.b_buffer ? &d.b_buffer->impl : nullptr;
     p.in.c_buffer = &d.c_buffer->impl;
@@ -260,55 +258,14 @@ plx_status_t run_gemm(const char* fn, plx_runtime* runtime, const plx_gemm_desc_
   plx_run_report_t* report = nullptr;
   if (plx_status_t s = to_settings(fn, rt, nullptr, call.run_options, settings, &report); s != PLX_OK) return s;
   const Problem& p = call.problem;
-  const RunEnv env = rt.run_env();
-  const bool required = rt.config().planner.policy == DevicePolicy::gpu_required;
-
-  CpuRun cpu_run;
-  auto on_cpu = [&](const Problem& q) { return gemm_on_cpu(env, q, settings, cpu_run); };
-  DeviceContext* device = call.buffer ? call.buffer->device : nullptr;
-  // Host products with nothing to multiply (C = beta C, or nothing) stay on the CPU whatever the preference.
-  if (!device && !p.empty() && !p.scale_only()) {
-    auto choice = choose_device(rt, p, call.where, settings.workers);
-    if (!choice) return set_error(fn, choice.error());
-    rt.log().log(LogLevel::debug, cat(settings.name, ": ", choice->reason));
-    if (choice->device >= 0) {
-      auto opened = rt.devices().open(choice->device);
-      if (!opened) {
-        if (call.where == Where::gpu || required) return set_error(fn, opened.error());
-        rt.log().log(LogLevel::warn, cat(settings.name, ": ", opened.error().message, "; multiplying on the CPU"));
-      } else if (!(*opened)->healthy() && call.where != Where::gpu && !required) {
-        rt.log().log(LogLevel::debug, cat(settings.name, ": device '", (*opened)->name(),
-                                          "' failed repeatedly: multiplying on the CPU"));
-      } else {
-        device = opened.value();
-      }
-    }
-  }
-  Status done = Ok{};
-  DeviceRun device_run;
-  if (device) {
-    apply_tuning(*device, p.precision, rt.cache_dir(), rt.log());
-    DeviceSettings ds;
-    ds.name = settings.name;
-    const double fraction = rt.config().planner.vram_fraction;
-    ds.memory_bytes = static_cast<int64_t>(fraction * static_cast<double>(device->info().global_memory_bytes));
-    if (rt.config().device_memory_limit_bytes > 0)
-      ds.memory_bytes = std::min(ds.memory_bytes, rt.config().device_memory_limit_bytes - device->allocated());
-    ds.device_required = required;
-    done = gemm_on_device(*device, p, ds, on_cpu, rt.log(), device_run);
-    r.device_index = device->index();
-    r.workers = device_run.fallback ? cpu_run.workers : 0;
-    r.tiles = device_run.tiles;
-    r.splits = device_run.splits;
-    r.fallback = device_run.fallback ? 1 : 0;
-    std::snprintf(r.path, sizeof r.path, "%s", p.scale_only() && !p.in.on_device() ? "scale" : "clblast");
-    if (device_run.fallback && device_run.tiles == 0) r.device_index = -1;  // nothing ran on the device
-  } else {
-    done = on_cpu(p);
-    r.device_index = -1;
-    r.workers = cpu_run.workers;
-    std::snprintf(r.path, sizeof r.path, "%s", cpu_run.path.c_str());
-  }
+  GemmReport g;
+  Status done = run_gemm(rt, p, call.where, settings, g);
+  r.device_index = g.device_index;
+  r.workers = g.workers;
+  r.tiles = g.tiles;
+  r.splits = g.splits;
+  r.fallback = g.fallback ? 1 : 0;
+  std::snprintf(r.path, sizeof r.path, "%s", g.path.c_str());
   r.seconds = seconds_since(t0);
   r.gflops = r.seconds > 0 ? p.flops() / r.seconds / 1e9 : 0;
   RunOutcome outcome;
@@ -316,11 +273,11 @@ plx_status_t run_gemm(const char* fn, plx_runtime* runtime, const plx_gemm_desc_
     outcome.code = done.error().code;
     outcome.message = cat(fn, ": ", done.error().message);
   }
-  outcome.report.workers = device && !device_run.fallback ? 1 : settings.workers;
+  outcome.report.workers = g.workers;
   outcome.report.threads = rt.executor()->threads();
-  outcome.report.chunks = device ? device_run.tiles : 1;
-  outcome.report.fallback_chunks = device_run.fallback ? 1 : 0;
-  outcome.report.chunk_splits = device_run.splits;
+  outcome.report.chunks = g.device_index >= 0 ? g.tiles : 1;
+  outcome.report.fallback_chunks = g.fallback ? 1 : 0;
+  outcome.report.chunk_splits = g.splits;
   outcome.report.wall_s = r.seconds;
   if (plx_status_t st = finish_run(outcome, report); st != PLX_OK) return st;
   if (result) return write_struct(result, cat(fn, ": result").c_str(), "plx_gemm_result_t", r);

@@ -14,6 +14,7 @@ target_sources(parallax_internal PRIVATE
   kernels/gemm/gemm_choice.cpp
   kernels/gemm/gemm_clblast.cpp
   kernels/gemm/gemm_cpu.cpp
+  kernels/gemm/gemm_run.cpp
   kernels/gemm/gemm_tune.cpp
   kernels/gemm/gemm_tuning.cpp)
 target_link_libraries(parallax_internal PUBLIC PkgConfig::CLBLAST)

@@ -327,7 +327,7 @@ Status on_host_operands(DeviceContext& dev, cl::CommandQueue& queue, const Probl
   // failure of the device, or when not even the smallest tile fits it.
   auto rest_on_cpu = [&](const Error& why) -> Status {
     if (s.device_required)
-      return make_error(why.code, s.name, ": ", why.message, " (a device is required, so no CPU fallback)");
+      return make_error(why.code, why.message, " (a device is required, so no CPU fallback)");
     log.log(LogLevel::warn, cat(s.name, ": the OpenCL path failed (", why.message, "); multiplying the rest on the CPU"));
     run.fallback = true;
     tiles.release();
@@ -420,14 +420,13 @@ Status on_device_operands(DeviceContext& dev, cl::CommandQueue& queue, const Pro
   }
   dev.record_failure();
   if (s.device_required)
-    return make_error(done.error().code, s.name, ": ", done.error().message,
-                      " (a device is required, so no CPU fallback)");
+    return make_error(done.error().code, done.error().message, " (a device is required, so no CPU fallback)");
   log.log(LogLevel::warn, cat(s.name, ": the OpenCL path failed (", done.error().message,
                               "); copying the buffers to the host and multiplying on the CPU"));
   run.fallback = true;
   Status fallback = device_operands_on_cpu(dev, queue, p, cpu);
   if (!fallback)
-    return make_error(fallback.error().code, s.name, ": ", done.error().message, "; the CPU fallback failed too: ",
+    return make_error(fallback.error().code, done.error().message, "; the CPU fallback failed too: ",
                       fallback.error().message);
   return fallback;
 }

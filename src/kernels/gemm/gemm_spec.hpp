@@ -61,11 +61,4 @@ struct Problem {
   bool empty() const { return m == 0 || n == 0 || batch == 0; }
 };
 
-// The part of a problem one tile covers: rows [i0, i0 + mi) and columns
-// [j0, j0 + nj) of C over [p0, p0 + kp) of the inner dimension, of batch item `item`.
-struct Tile {
-  int64_t item = 0;
-  int64_t i0 = 0, mi = 0, j0 = 0, nj = 0, p0 = 0, kp = 0;
-};
-
 }  // namespace plx::gemm
