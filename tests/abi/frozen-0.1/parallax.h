@@ -1436,6 +1436,246 @@ PLX_API plx_status_t plx_coadd_result_init(plx_coadd_result_t* result, size_t st
 PLX_API plx_status_t plx_coadd(plx_runtime_t* runtime, const plx_coadd_desc_t* desc, plx_coadd_result_t* result);
 
 /* ======================================================================== */
+/*  Matrix multiply                                                         */
+/* ======================================================================== */
+
+/*
+ * plx_gemm computes C = alpha op(A) op(B) + beta C, as BLAS xGEMM does, in
+ * single or double precision: op(A) is m x k, op(B) is k x n, C is m x n, and
+ * op(X) is X or its transpose. Matrices are row-major (element (i, j) at
+ * i x ld + j) or column-major (at i + j x ld); a leading dimension is at least
+ * the length of a stored row (row-major) or column (column-major), and at
+ * least 1.
+ *
+ * Semantics are BLAS's, edge cases included: m or n = 0 does nothing; k = 0
+ * or alpha = 0 gives C = beta C without reading A or B; beta = 0 gives C =
+ * alpha op(A) op(B) without reading C, so NaN or garbage in C does not
+ * propagate (only then: with beta != 0 a NaN in C gives NaN, and 0 x NaN is
+ * NaN). A NaN alpha or beta is allowed and propagates as IEEE arithmetic says
+ * (except that beta = 0 and alpha = 0 are exact tests, as in BLAS). Products
+ * are accumulated in the precision of the matrices, in an order that depends
+ * on the path (OpenBLAS, the blocked CPU kernel, CLBlast), so results agree
+ * to rounding, not to the bit: typically within 1e-6 (F32) or 1e-14 (F64) of
+ * the largest |a b| term, relative.
+ *
+ * Where it runs (plx_gemm_result_t says):
+ * - the CPU path: OpenBLAS (CBLAS) with as many threads as the run's workers
+ *   (plx_run_options_t.workers, else the runtime's CPUs), so a host's other
+ *   parallel work is not oversubscribed; OpenBLAS's thread count is
+ *   process-wide, so Parallax sets it under a lock for the call and restores
+ *   it after (concurrent calls take turns). A build without OpenBLAS uses a
+ *   cache-blocked kernel, vectorised for the CPU's instruction set, on the
+ *   runtime's threads.
+ * - an OpenCL device through CLBlast. Host matrices of any size are cut into
+ *   tiles whose buffers fit the device (its largest allocation and
+ *   vram_fraction of its memory), uploaded, multiplied and accumulated into
+ *   C tile by tile over k. A device out of memory halves the tiles and
+ *   retries; when not even the smallest tile fits, or on any other device
+ *   failure, what is left runs on the CPU path (logged; not under
+ *   PLX_DEVICE_GPU_REQUIRED, whose failures are returned).
+ *   The first call for a precision on a device compiles CLBlast's kernels
+ *   (about 1.7 s on an NVIDIA GPU, 10 s on PoCL); CLBlast keeps them for the
+ *   process (every runtime of it), and the OpenCL driver's own cache (PoCL's
+ *   kernel cache, NVIDIA's compute cache; on by default) keeps them for the
+ *   next process. Parallax's disk program cache cannot hold them: CLBlast
+ *   1.5 builds its programs internally, with no API to export or import
+ *   their binaries. Parameters tuned by plx_gemm_tune are applied on the
+ *   device's first call.
+ * - with device AUTO, a GPU or accelerator is used only when its estimated
+ *   time (upload and download of the matrices, plus the multiply) is below
+ *   0.8 x the CPU path's, so small problems stay on the CPU. The rates are
+ *   those plx_gemm_tune measured for the device and precision (device,
+ *   CPU path and upload); before any tuning, the upload rate is the device's
+ *   measured streaming rate (parallax bench --suite device) or 6 GB/s, and
+ *   the compute rates are estimates on the CPU's side (32 GFLOP/s per CPU
+ *   worker in F32, 16 in F64; 64 F32 or 8 F64 flops per compute unit and
+ *   cycle on the device). CPU OpenCL devices (PoCL) are never chosen by
+ *   AUTO: they run on the same cores as the CPU path, slower.
+ *
+ * Batches: a descriptor describes one product. plx_gemm_batched_strided
+ * repeats it batch_count times, matrix i at a + i x stride_a (and so on),
+ * as CLBlast's GemmStridedBatched and cuBLAS do, so one descriptor serves
+ * both calls and a plain plx_gemm never has batch fields to refuse.
+ */
+
+/** Element type of the matrices. */
+typedef enum plx_precision {
+  PLX_PRECISION_F32 = 0, /**< float */
+  PLX_PRECISION_F64 = 1  /**< double (devices need cl_khr_fp64) */
+} plx_precision_t;
+
+/** How a matrix is stored. */
+typedef enum plx_matrix_layout {
+  PLX_ROW_MAJOR = 0, /**< element (i, j) at i x ld + j */
+  PLX_COL_MAJOR = 1  /**< element (i, j) at i + j x ld (BLAS, Fortran, numpy order='F') */
+} plx_matrix_layout_t;
+
+/** op(X) of a matrix in plx_gemm. */
+typedef enum plx_transpose {
+  PLX_NO_TRANS = 0, /**< op(X) = X */
+  PLX_TRANS = 1     /**< op(X) = X transposed */
+} plx_transpose_t;
+
+/**
+ * One matrix product. Fill with plx_gemm_desc_init, then set the sizes and
+ * either the three host pointers (a, b, c) or the three device buffers
+ * (a_buffer, b_buffer, c_buffer, all on one device), not a mix.
+ */
+typedef struct plx_gemm_desc {
+  size_t struct_size;
+  int32_t precision; /**< a plx_precision_t; default F32 */
+  int32_t layout;    /**< a plx_matrix_layout_t of A, B and C; default ROW_MAJOR */
+  int32_t trans_a;   /**< a plx_transpose_t; default NO_TRANS */
+  int32_t trans_b;   /**< a plx_transpose_t; default NO_TRANS */
+  int64_t m;         /**< rows of op(A) and C, >= 0 */
+  int64_t n;         /**< columns of op(B) and C, >= 0 */
+  int64_t k;         /**< columns of op(A), rows of op(B), >= 0 */
+  double alpha;      /**< default 1 */
+  double beta;       /**< default 0: C is not read */
+  /** Host matrices (read only for a and b; must stay valid during the
+   *  call), with their leading dimensions in elements. a and b may be NULL
+   *  when k = 0 or alpha = 0, and all three when m or n is 0 (not read). */
+  const void* a;
+  int64_t lda;
+  const void* b;
+  int64_t ldb;
+  void* c;
+  int64_t ldc;
+  /** Device matrices instead: buffers of plx_buffer_create on one device,
+   *  each matrix starting `_offset` elements into its buffer. The call runs
+   *  on that device (device must be AUTO or GPU). */
+  plx_buffer_t* a_buffer;
+  plx_buffer_t* b_buffer;
+  plx_buffer_t* c_buffer;
+  int64_t a_offset;
+  int64_t b_offset;
+  int64_t c_offset;
+  int32_t device;    /**< a plx_device_preference_t; default AUTO (see above);
+                          GPU: the first usable device that can (any type, PoCL
+                          included), else PLX_ERR_NO_DEVICE */
+  int32_t reserved0; /**< 0 */
+  /** Workers of the CPU path (OpenBLAS threads), memory budget, name; NULL =
+   *  defaults. Progress and cancellation are not offered: one multiply is
+   *  not interruptible. */
+  const plx_run_options_t* run_options;
+} plx_gemm_desc_t;
+
+/** Fills `desc` with defaults. Errors as plx_runtime_options_init. @since 0.1 */
+PLX_API plx_status_t plx_gemm_desc_init(plx_gemm_desc_t* desc, size_t struct_size);
+
+/** What a plx_gemm call did. Set struct_size before the call. */
+typedef struct plx_gemm_result {
+  size_t struct_size;
+  int32_t device_index; /**< the OpenCL device that multiplied, or -1 for the CPU */
+  int32_t workers;      /**< CPU threads of the CPU path; 0 on a device */
+  int64_t tiles;        /**< device: tiles of C (x k tiles) run; 0 on the CPU */
+  int32_t splits;       /**< device: times tiles were halved after running out of memory */
+  int32_t fallback;     /**< 1 when a device failed and the CPU path did (the rest of) the work */
+  double seconds;       /**< wall time of the call */
+  double gflops;        /**< 2 m n k x batch / seconds / 1e9 */
+  /** "openblas", "blocked" (the CPU kernel of a build without OpenBLAS),
+   *  "clblast", or "scale" (k = 0 or alpha = 0: only C = beta C). */
+  char path[16];
+} plx_gemm_result_t;
+
+/**
+ * C = alpha op(A) op(B) + beta C (see above). `result` may be NULL. Every
+ * argument is checked before any matrix is touched. C is written only by a
+ * successful call, except that a call failing on a device (under
+ * PLX_DEVICE_GPU_REQUIRED) may leave tiles of C written.
+ * Errors: PLX_ERR_INVALID_ARGUMENT (a NULL matrix, m, n or k < 0, a leading
+ * dimension smaller than its stored row or column, a matrix whose extent
+ * overflows 64 bits, a device buffer too small for its matrix, buffers on
+ * different devices, host and device matrices mixed, an unknown enum: the
+ * message names the field), PLX_ERR_NO_DEVICE (device GPU without a usable
+ * device, or one with double precision for F64), PLX_ERR_DEVICE (a CLBlast or
+ * OpenCL failure under GPU_REQUIRED, or on device buffers that cannot be
+ * brought to the host: the message names CLBlast's status, e.g.
+ * "kInvalidLocalMemUsage"), PLX_ERR_OUT_OF_MEMORY (not even the smallest tile
+ * fits the device under GPU_REQUIRED, or the host cannot hold the copies of
+ * a CPU fallback of device buffers), PLX_ERR_VERSION.
+ * @since 0.1
+ */
+PLX_API plx_status_t plx_gemm(plx_runtime_t* runtime, const plx_gemm_desc_t* desc, plx_gemm_result_t* result);
+
+/**
+ * `batch_count` products of `desc`: product i reads A at a + i x stride_a
+ * elements (a_offset + i x stride_a in a_buffer), B likewise, and writes C at
+ * c + i x stride_c. A stride of 0 for A or B reuses one matrix for every
+ * product; C's products must not overlap (stride_c at least the extent of
+ * one C: (rows - 1) x ldc + row length), unless batch_count is 1.
+ * batch_count 0 does nothing. Errors as plx_gemm, plus
+ * PLX_ERR_INVALID_ARGUMENT for a negative batch_count or stride, or
+ * overlapping C matrices.
+ * @since 0.1
+ */
+PLX_API plx_status_t plx_gemm_batched_strided(plx_runtime_t* runtime, const plx_gemm_desc_t* desc,
+                                              int64_t batch_count, int64_t stride_a, int64_t stride_b,
+                                              int64_t stride_c, plx_gemm_result_t* result);
+
+/** Which CLBlast kernels plx_gemm_tune tunes, as bits of a mask. */
+typedef enum plx_gemm_tune_kernels {
+  PLX_TUNE_XGEMM = 1,        /**< the tiled kernel of large products */
+  PLX_TUNE_XGEMM_DIRECT = 2, /**< the single-kernel path of small products */
+  /** The copy, pad and transpose kernels the tiled path uses around Xgemm
+   *  for sizes that are not multiples of its tiles. */
+  PLX_TUNE_HELPERS = 4
+} plx_gemm_tune_kernels_t;
+
+/** Options of plx_gemm_tune. Fill with plx_gemm_tune_options_init. */
+typedef struct plx_gemm_tune_options {
+  size_t struct_size;
+  int32_t precision; /**< a plx_precision_t; default F32 */
+  int32_t kernels;   /**< a mask of plx_gemm_tune_kernels_t; default XGEMM | XGEMM_DIRECT */
+  /** m = n = k of the problem tuned on, 64 .. 8192; default 1024 (CLBlast's
+   *  tuners' own default). */
+  int64_t size;
+  /** Share of each kernel's search space tried (at random), in (0, 1]:
+   *  CLBlast's tuners compile one program per configuration tried, about
+   *  1 s each on a GPU and several seconds on PoCL; default 1/64. */
+  double fraction;
+} plx_gemm_tune_options_t;
+
+/** Fills `options` with defaults. Errors as plx_runtime_options_init. @since 0.1 */
+PLX_API plx_status_t plx_gemm_tune_options_init(plx_gemm_tune_options_t* options, size_t struct_size);
+
+/** What plx_gemm_tune did. Set struct_size before the call. */
+typedef struct plx_gemm_tune_result {
+  size_t struct_size;
+  int32_t kernels_tuned; /**< CLBlast kernels whose parameters were stored */
+  int32_t reserved0;     /**< 0 */
+  double seconds;        /**< wall time of the tuning */
+  double default_gflops; /**< a size^3 product with CLBlast's parameters */
+  double tuned_gflops;   /**< the same with the tuned ones; when they were
+                              not faster they are not stored (kernels_tuned
+                              0) and this is default_gflops */
+  double cpu_gflops;     /**< the same on the CPU path, for the AUTO crossover */
+  double upload_gbps;    /**< host-to-device rate of the matrices, for the crossover */
+  /** The file the parameters were stored in (NUL-terminated; truncated). */
+  char path[256];
+} plx_gemm_tune_result_t;
+
+/**
+ * Runs CLBlast's tuners (clblast::TuneXgemm, TuneXgemmDirect, ...) for
+ * device `device_index` and stores the best parameters per kernel and
+ * precision in cache_dir ("gemm_tuning.json", keyed by platform, device and
+ * driver); every later runtime applies them with clblast::OverrideParameters
+ * on the device's first plx_gemm. Also measures the product's rate with
+ * CLBlast's default and the tuned parameters, the CPU path's rate and the
+ * upload rate, stored with the parameters: plx_gemm's AUTO device choice
+ * reads them. Minutes to hours (fraction); not to be called while other runs
+ * use the device.
+ * Errors: PLX_ERR_INVALID_ARGUMENT (bad device or options), PLX_ERR_NO_DEVICE
+ * (F64 on a device without double precision), PLX_ERR_UNSUPPORTED (a
+ * simulated device), PLX_ERR_DEVICE (a tuner failed: the message has CLBlast's
+ * status), PLX_ERR_IO (no cache directory, or it cannot be written: nothing
+ * is applied).
+ * @since 0.1
+ */
+PLX_API plx_status_t plx_gemm_tune(plx_runtime_t* runtime, int32_t device_index,
+                                   const plx_gemm_tune_options_t* options, plx_gemm_tune_result_t* result);
+
+/* ======================================================================== */
 /*  EXPERIMENTAL                                                            */
 /* ======================================================================== */
 
