@@ -13,12 +13,15 @@
 //! does not know); opaque handles are zero-sized `#[repr(C)]` structs used
 //! only behind pointers.
 //!
-//! The GEMM API (`plx_gemm*`) is not declared yet; it will get a module of its
-//! own (`gemm`), re-exported here.
+//! The GEMM API (`plx_gemm*`) is declared in its own module (`gemm`),
+//! re-exported here.
 #![allow(non_camel_case_types)]
 #![allow(clippy::upper_case_acronyms)]
 
 use std::os::raw::{c_char, c_int, c_void};
+
+mod gemm;
+pub use gemm::*;
 
 // ===========================================================================
 //  Versions
