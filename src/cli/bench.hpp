@@ -38,6 +38,10 @@ nlohmann::json run_python_peer(const std::string& suite, const std::string& modu
                                const std::vector<PeerFile>& files, const std::vector<std::string>& args);
 std::string read_all(FILE* pipe);
 
+// The largest |b - a| / |a| over the finite values of a (an OpenCL result b
+// against the CPU's a).
+double max_relative_difference(const std::vector<float>& a, const std::vector<float>& b);
+
 nlohmann::json bench_exec(plx_runtime_t* runtime, const BenchOptions& options);
 nlohmann::json bench_device(plx_runtime_t* runtime, const BenchOptions& options);
 nlohmann::json bench_stack(plx_runtime_t* runtime, const BenchOptions& options);

@@ -215,11 +215,7 @@ nlohmann::json bench_coadd(plx_runtime_t* rt, const BenchOptions& opt) {
   if (!devices.empty()) {
     Coadded on_device;
     const double device_s = best_coadd_s(rt, m, opt.reps, PLX_PREFER_GPU, on_device);
-    double worst = 0;
-    for (size_t p = 0; p < cpu.image.size(); ++p)
-      if (std::isfinite(cpu.image[p]))
-        worst = std::max(worst, std::fabs(static_cast<double>(on_device.image[p]) - cpu.image[p]) /
-                                    std::fabs(static_cast<double>(cpu.image[p])));
+    const double worst = max_relative_difference(cpu.image, on_device.image);
     if (worst > 1e-6 || on_device.result.covered != cpu.result.covered)
       throw std::runtime_error("bench --suite coadd: the OpenCL mosaic differs from the CPU's by " +
                                std::to_string(worst) + " (relative)");

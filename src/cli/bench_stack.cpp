@@ -212,11 +212,7 @@ nlohmann::json bench_stack(plx_runtime_t* rt, const BenchOptions& opt) {
     Stacked on_gpu;
     const double gpu_s =
         best_stack_s(rt, c, opt.reps, PLX_COMBINE_MEAN, PLX_REJECT_SIGMA_CLIP, PLX_PREFER_GPU, &on_gpu);
-    double worst = 0;
-    for (size_t p = 0; p < sigma.image.size(); ++p)
-      if (std::isfinite(sigma.image[p]))
-        worst = std::max(worst, std::fabs(static_cast<double>(on_gpu.image[p]) - sigma.image[p]) /
-                                    std::fabs(static_cast<double>(sigma.image[p])));
+    const double worst = max_relative_difference(sigma.image, on_gpu.image);
     if (worst > 1e-6)
       throw std::runtime_error("bench --suite stack: the OpenCL sigma clip differs from the CPU's by " +
                                std::to_string(worst) + " (relative)");

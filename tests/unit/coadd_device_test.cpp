@@ -15,24 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "pocl_runtime.hpp"
+
 namespace {
-
-std::string last_error() {
-  const char* m = plx_last_error_message();
-  return m ? m : "";
-}
-
-plx_runtime_t* pocl_runtime(const char* faults = nullptr, int64_t device_memory = 0) {
-  plx_runtime_options_t o;
-  plx_runtime_options_init(&o, sizeof o);
-  o.device_types = PLX_DEVICE_TYPE_CPU;  // PoCL
-  o.fault_injection = faults;
-  o.device_memory_limit_bytes = device_memory;
-  o.log_level = PLX_LOG_OFF;
-  plx_runtime_t* rt = nullptr;
-  EXPECT_EQ(plx_runtime_create(&o, &rt), PLX_OK) << last_error();
-  return rt;
-}
 
 std::vector<float> noise(int64_t h, int64_t w, uint64_t seed, float holes) {
   std::mt19937_64 rng(seed);
@@ -181,18 +166,7 @@ bool same_bits(const Out& a, const Out& b) {
          std::memcmp(a.footprint.data(), b.footprint.data(), a.footprint.size() * 4) == 0;
 }
 
-class CoaddDevice : public ::testing::Test {
- protected:
-  void SetUp() override {
-    rt_ = pocl_runtime();
-    plx_caps_t caps;
-    caps.struct_size = sizeof caps;
-    ASSERT_EQ(plx_caps_get(rt_, &caps), PLX_OK);
-    if (caps.device_count == 0) GTEST_SKIP() << "no OpenCL device (PoCL is installed by make deps)";
-  }
-  void TearDown() override { plx_runtime_destroy(rt_); }
-  plx_runtime_t* rt_ = nullptr;
-};
+using CoaddDevice = PoclTest;
 
 TEST_F(CoaddDevice, EveryMappingInterpolationAndCombineAgreesWithTheCpu) {
   for (bool with_weights : {false, true}) {

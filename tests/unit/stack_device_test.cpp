@@ -11,24 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "pocl_runtime.hpp"
+
 namespace {
-
-std::string last_error() {
-  const char* m = plx_last_error_message();
-  return m ? m : "";
-}
-
-plx_runtime_t* pocl_runtime(const char* faults = nullptr, int64_t device_memory = 0) {
-  plx_runtime_options_t o;
-  plx_runtime_options_init(&o, sizeof o);
-  o.device_types = PLX_DEVICE_TYPE_CPU;  // PoCL
-  o.fault_injection = faults;
-  o.device_memory_limit_bytes = device_memory;
-  o.log_level = PLX_LOG_OFF;
-  plx_runtime_t* rt = nullptr;
-  EXPECT_EQ(plx_runtime_create(&o, &rt), PLX_OK) << last_error();
-  return rt;
-}
 
 // N frames of h x w x c: noise, outliers, NaN, +-inf, a constant pixel,
 // per-frame gain and offset (for normalization).
@@ -133,18 +118,7 @@ bool bits_equal(const Out& a, const Out& b) {
          a.high == b.high && a.frame_rejected == b.frame_rejected;
 }
 
-class StackDevice : public ::testing::Test {
- protected:
-  void SetUp() override {
-    rt_ = pocl_runtime();
-    plx_caps_t caps;
-    caps.struct_size = sizeof caps;
-    ASSERT_EQ(plx_caps_get(rt_, &caps), PLX_OK);
-    if (caps.device_count == 0) GTEST_SKIP() << "no OpenCL device (PoCL is installed by make deps)";
-  }
-  void TearDown() override { plx_runtime_destroy(rt_); }
-  plx_runtime_t* rt_ = nullptr;
-};
+using StackDevice = PoclTest;
 
 TEST_F(StackDevice, EveryRuleAgreesWithTheCpu) {
   const Rule rules[] = {

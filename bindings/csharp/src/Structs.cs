@@ -434,6 +434,10 @@ namespace Parallax.Interop
             Pair(typeof(plx_coadd_input_t), 168),
             Pair(typeof(plx_coadd_desc_t), 88),
             Pair(typeof(plx_coadd_result_t), 80),
+            Pair(typeof(plx_gemm_desc_t), 176),
+            Pair(typeof(plx_gemm_result_t), 64),
+            Pair(typeof(plx_gemm_tune_options_t), 32),
+            Pair(typeof(plx_gemm_tune_result_t), 312),
         };
 
         /// <summary>Structs outside struct_io.hpp: sizes from the C header's types on LP64.</summary>

@@ -200,12 +200,12 @@ func gemm[T Float](rt *Runtime, op string, batch, m, n, k int64, a []T, strideA 
 	// A matrix that is used must fit its slice (the library cannot check);
 	// an empty slice is passed as NULL, which the library refuses by name.
 	for _, mat := range []struct {
-		name             string
-		s                []T
-		rows, cols, ld   int64
-		stride           int64
-		used             bool
-		field            unsafe.Pointer
+		name           string
+		s              []T
+		rows, cols, ld int64
+		stride         int64
+		used           bool
+		field          unsafe.Pointer
 	}{
 		{"A", a, aRows, aCols, o.LDA, strideA, readsAB, unsafe.Pointer(&d.a)},
 		{"B", b, bRows, bCols, o.LDB, strideB, readsAB, unsafe.Pointer(&d.b)},

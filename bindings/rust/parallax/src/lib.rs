@@ -50,6 +50,7 @@ mod coadd;
 mod device;
 mod error;
 mod exec;
+mod gemm;
 mod json;
 mod plan;
 mod run;
@@ -62,6 +63,7 @@ pub use coadd::{fits_cards, CoaddCombine, CoaddDesc, CoaddInfo, CoaddInput, Coad
 pub use device::{Buffer, CpuRows, DeviceFigures, Element, Kernel, KernelArg, Rows, Scalar};
 pub use error::{last_error, Error, Result};
 pub use exec::{Job, SumValue, Task, TaskContext, TaskResult, TaskResults, TaskReturn};
+pub use gemm::{Gemm, GemmInfo, GemmScalar, GemmTuneOptions, GemmTuneResult, MatrixLayout, Precision};
 pub use plan::{DevicePreference, Layout, Plan, PlanDevice, PlanInfo, Workload, WorkloadKind};
 pub use run::{CancelToken, Progress, RunOptions, RunReport};
 pub use runtime::{Caps, DeviceInfo, DevicePolicy, DeviceTypes, LogLevel, Runtime, RuntimeBuilder};

@@ -1,8 +1,10 @@
-// Python peers of the benchmark suites: a script run by Debian's python3 in a
-// temporary directory that holds the suite's data, printing its figures as
-// one JSON object.
+// What the benchmark suites share: Python peers (a script run by Debian's
+// python3 in a temporary directory that holds the suite's data, printing its
+// figures as one JSON object) and the OpenCL-against-CPU comparison.
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -19,6 +21,14 @@ std::string read_all(FILE* pipe) {
   size_t got;
   while ((got = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, got);
   return out;
+}
+
+double max_relative_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  double worst = 0;
+  for (size_t p = 0; p < a.size(); ++p)
+    if (std::isfinite(a[p]))
+      worst = std::max(worst, std::fabs(static_cast<double>(b[p]) - a[p]) / std::fabs(static_cast<double>(a[p])));
+  return worst;
 }
 
 nlohmann::json run_python_peer(const std::string& suite, const std::string& modules, const std::string& script,
