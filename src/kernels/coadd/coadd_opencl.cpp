@@ -178,7 +178,7 @@ DeviceCoadd coadd_on_devices(Runtime& runtime, const std::vector<int>& devices, 
     result.run.message = cat(settings.name, ": the co-addition kernel: ", kernel.error().message);
     return result;
   }
-  const Tables tables = make_tables(job);
+  Tables tables = make_tables(job);
   HostCoordinates coordinates(job, tables);
   const int64_t W = job.width, H = job.height;
   const int64_t band = band_rows(job, settings.memory_budget_bytes, device_resident_bytes(job));
@@ -207,7 +207,7 @@ DeviceCoadd coadd_on_devices(Runtime& runtime, const std::vector<int>& devices, 
                     {reinterpret_cast<unsigned char*>(footprint), W * 4}};
     // MEDIAN's values; a token 8 bytes otherwise (the kernel always takes the argument).
     rows.scratch_bytes_per_row = job.combine == Combine::median ? static_cast<int64_t>(job.inputs.size()) * W * 8 : 8;
-    rows.constants.push_back(tables.images);
+    rows.constants.push_back(std::move(tables.images));  // lent to the run, taken back after it (no copy)
     rows.constants.emplace_back(reinterpret_cast<const unsigned char*>(tables.longs.data()),
                                 reinterpret_cast<const unsigned char*>(tables.longs.data() + tables.longs.size()));
     rows.constants.emplace_back(reinterpret_cast<const unsigned char*>(tables.reals.data()),
@@ -240,6 +240,7 @@ DeviceCoadd coadd_on_devices(Runtime& runtime, const std::vector<int>& devices, 
       };
 
     RunOutcome run = run_rows(runtime.run_env(), *kernel.value(), rows, s);
+    tables.images = std::move(rows.constants.front());
     if (auto error = coordinates.error(); run.code == Code::task_failed && error)
       run.message = cat(settings.name, ": ", *error);
     for (auto [device, chunks] : run.report.device_chunks) chunks_by_device[device] += chunks;
