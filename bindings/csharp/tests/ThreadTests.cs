@@ -198,10 +198,17 @@ namespace Parallax.Tests
             {
                 int caller = Thread.CurrentThread.ManagedThreadId;
                 var threads = new HashSet<int>();
+                // Each chunk waits (up to 10 s) for a second thread to have run one: on a loaded
+                // machine one lane could otherwise take all chunks before the other starts.
                 rt.ParallelFor(0, 40, (b, e, w) =>
                 {
-                    lock (threads) threads.Add(Thread.CurrentThread.ManagedThreadId);
-                    Thread.Sleep(10);
+                    lock (threads)
+                    {
+                        threads.Add(Thread.CurrentThread.ManagedThreadId);
+                        Monitor.PulseAll(threads);
+                        var until = DateTime.UtcNow.AddSeconds(10);
+                        while (threads.Count < 2 && DateTime.UtcNow < until) Monitor.Wait(threads, 100);
+                    }
                 }, options: new RunOptions { Grain = 1, Workers = 2 });
                 Assert.GreaterOrEqual(threads.Count, 2, "the calling thread and a library thread");
                 Assert.IsTrue(threads.Any(t => t != caller));
