@@ -141,13 +141,18 @@ def test_reported_bytes_raise_the_estimate_of_the_retry(rt):
 
 
 def test_admission_keeps_estimates_within_the_budget(rt):
-    running, peak = [0], [0]
-    lock = threading.Lock()
+    running, peak, wait_for_peer = [0], [0], [False]
+    lock = threading.Condition()
 
     def task(ctx):
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
+            lock.notify_all()
+            # Where two fit, wait (a while) for the second: on a loaded machine the
+            # other lane may otherwise start only after this task has ended.
+            if wait_for_peer[0]:
+                lock.wait_for(lambda: peak[0] >= 2, timeout=5)
         time.sleep(0.005)
         with lock:
             running[0] -= 1
@@ -155,7 +160,7 @@ def test_admission_keeps_estimates_within_the_budget(rt):
     tasks = [parallax.Task(task, estimated_bytes=60) for _ in range(6)]
     results = rt.run_tasks(tasks, workers=2, memory_budget_bytes=100)
     assert peak[0] == 1 and results.report.peak_admitted_bytes == 60 and results.report.peak_concurrency == 1
-    peak[0] = 0
+    peak[0], wait_for_peer[0] = 0, True
     results = rt.run_tasks(tasks, workers=2, memory_budget_bytes=120)
     if results.report.threads >= 2:  # two tasks at once need two threads
         assert peak[0] == 2 and results.report.peak_admitted_bytes == 120
