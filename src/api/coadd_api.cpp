@@ -234,6 +234,7 @@ plx_status_t choose_devices(const char* fn, plx::Runtime& rt, int32_t preference
     return fail(PLX_ERR_NO_DEVICE, fn,
                 ": desc.device is GPU but the runtime has no usable OpenCL device with double precision "
                 "(cl_khr_fp64; see parallax info): use AUTO or CPU");
+  if (candidates.empty()) return PLX_OK;  // AUTO without a GPU: the CPU, nothing to say
   const int64_t resident = device_resident_bytes(job);
   const Machine m = rt.machine();
   for (int i : candidates) {
@@ -241,13 +242,13 @@ plx_status_t choose_devices(const char* fn, plx::Runtime& rt, int32_t preference
     if (resident <= info.max_alloc_bytes && resident <= info.global_memory_bytes / 2) devices.push_back(i);
   }
   std::string why;
-  if (devices.empty() && !candidates.empty())
+  if (devices.empty())
     why = cat("the input images (", resident, " bytes) do not fit in one allocation on any device");
-  else if (resident + 2 * job.width * 8 > settings.memory_budget_bytes)
+  else if (!device_fits_budget(job, settings.memory_budget_bytes))
     why = cat("the host copy of the input images for the devices (", resident,
               " bytes) and one output row do not fit in the memory budget (", settings.memory_budget_bytes,
               " bytes)");
-  if (!why.empty() && !candidates.empty()) {
+  if (!why.empty()) {
     rt.run_env().log.log(preference == PLX_PREFER_GPU ? LogLevel::warn : LogLevel::info,
                          cat(fn, ": ", why, "; co-adding on the CPU"));
     devices.clear();

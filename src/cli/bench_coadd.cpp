@@ -13,40 +13,24 @@
 #include <vector>
 
 #include "bench.hpp"
+#include "sky_wcs.hpp"
 
 namespace plx::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A TAN header of 80-character cards: `scale` degrees per pixel, rotated.
+// A TAN header of 80-character cards (wcs::card): `scale` degrees per pixel, rotated.
 std::string tan_header(int64_t width, int64_t height, double ra, double dec, double crpix1, double crpix2,
                        double scale, double rotation_deg) {
+  using wcs::card;
   const double c = std::cos(rotation_deg * M_PI / 180), s = std::sin(rotation_deg * M_PI / 180);
-  std::string h;
-  auto card = [&](const std::string& text) { h += text + std::string(80 - text.size(), ' '); };
-  auto num = [&](const char* key, double v) {
-    char text[81];
-    std::snprintf(text, sizeof text, "%-8s= %20.14G", key, v);
-    card(text);
-  };
-  card("SIMPLE  =                    T");
-  card("BITPIX  =                  -32");
-  num("NAXIS", 2);
-  num("NAXIS1", static_cast<double>(width));
-  num("NAXIS2", static_cast<double>(height));
-  card("CTYPE1  = 'RA---TAN'");
-  card("CTYPE2  = 'DEC--TAN'");
-  num("CRVAL1", ra);
-  num("CRVAL2", dec);
-  num("CRPIX1", crpix1);
-  num("CRPIX2", crpix2);
-  num("CD1_1", -c * scale);
-  num("CD1_2", s * scale);
-  num("CD2_1", s * scale);
-  num("CD2_2", c * scale);
-  card("END");
-  return h;
+  return card("SIMPLE", "T", "", false) + card("BITPIX", int64_t{-32}, "") + card("NAXIS", int64_t{2}, "") +
+         card("NAXIS1", width, "") + card("NAXIS2", height, "") + card("CTYPE1", "RA---TAN", "", true) +
+         card("CTYPE2", "DEC--TAN", "", true) + card("CRVAL1", ra, "") + card("CRVAL2", dec, "") +
+         card("CRPIX1", crpix1, "") + card("CRPIX2", crpix2, "") + card("CD1_1", -c * scale, "") +
+         card("CD1_2", s * scale, "") + card("CD2_1", s * scale, "") + card("CD2_2", c * scale, "") +
+         "END" + std::string(77, ' ');
 }
 
 struct Mosaic {

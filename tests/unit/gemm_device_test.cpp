@@ -15,24 +15,11 @@
 #include <vector>
 
 #include "gemm_reference.hpp"
+#include "pocl_runtime.hpp"
 
 namespace {
 
 using namespace gemm_test;
-
-plx_runtime_t* pocl_runtime(const char* faults = nullptr, int64_t device_memory = 0,
-                            int32_t policy = PLX_DEVICE_AUTO) {
-  plx_runtime_options_t o;
-  plx_runtime_options_init(&o, sizeof o);
-  o.device_types = PLX_DEVICE_TYPE_CPU;  // PoCL
-  o.device_policy = policy;
-  o.fault_injection = faults;
-  o.device_memory_limit_bytes = device_memory;
-  o.log_level = PLX_LOG_OFF;
-  plx_runtime_t* rt = nullptr;
-  EXPECT_EQ(plx_runtime_create(&o, &rt), PLX_OK) << last_error();
-  return rt;
-}
 
 class GemmDevice : public ::testing::Test {
  protected:

@@ -13,12 +13,9 @@
 #include <string>
 #include <vector>
 
-namespace gemm_test {
+#include "last_error.hpp"
 
-inline std::string last_error() {
-  const char* m = plx_last_error_message();
-  return m ? m : "";
-}
+namespace gemm_test {
 
 // A matrix in a vector of doubles (converted to float for F32 calls), with
 // its stored shape and leading dimension in the layout of the call.

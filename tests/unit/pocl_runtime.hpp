@@ -1,23 +1,20 @@
 // What the device suites of the built-in kernels share: a runtime whose
 // OpenCL devices are PoCL's (CPU-type devices allowed), optionally with
-// injected faults or a device memory limit, and a fixture that skips when
-// there is no OpenCL device at all.
+// injected faults, a device memory limit or a device policy, and a fixture
+// that skips when there is no OpenCL device at all.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <parallax.h>
 
-#include <string>
+#include "last_error.hpp"
 
-inline std::string last_error() {
-  const char* m = plx_last_error_message();
-  return m ? m : "";
-}
-
-inline plx_runtime_t* pocl_runtime(const char* faults = nullptr, int64_t device_memory = 0) {
+inline plx_runtime_t* pocl_runtime(const char* faults = nullptr, int64_t device_memory = 0,
+                                   int32_t policy = PLX_DEVICE_AUTO) {
   plx_runtime_options_t o;
   plx_runtime_options_init(&o, sizeof o);
   o.device_types = PLX_DEVICE_TYPE_CPU;  // PoCL
+  o.device_policy = policy;
   o.fault_injection = faults;
   o.device_memory_limit_bytes = device_memory;
   o.log_level = PLX_LOG_OFF;

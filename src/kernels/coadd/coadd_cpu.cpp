@@ -211,7 +211,7 @@ RunOutcome coadd_on_cpu(const RunEnv& env, const CoaddJob& job, const RunSetting
 
 int coadd_rows_on_cpu(const CoaddJob& job, int64_t r0, int64_t r1, float* image, float* footprint,
                       std::string& error) {
-  CpuCoadd coadd(job, 1);
+  CpuCoadd coadd(job, 0);  // no per-worker tiles: the one below is this call's
   Tile tile;
   const int code = coadd.resample(r0, r1, tile, image, footprint);
   if (code != 0) error = coadd.error().value_or("");

@@ -141,12 +141,15 @@ class HostCoordinates {
   std::optional<std::string> error_;
 };
 
+// Host bytes per band row besides the inputs' copy: image and footprint, and
+// as much again for the device layer's staging.
+int64_t band_row_bytes(const CoaddJob& job) { return 2 * std::max<int64_t>(job.width * 8, 1); }
+
 // Output rows per band: all of them into the output; with a sink, as many as
-// the budget holds besides the host copy of the inputs (image and footprint
-// rows, and as much again for the device layer's staging).
+// the budget holds besides the host copy of the inputs.
 int64_t band_rows(const CoaddJob& job, int64_t budget, int64_t resident) {
   if (!job.sink) return job.height;
-  return std::clamp<int64_t>((budget - resident) / (2 * std::max<int64_t>(job.width * 8, 1)), 1, job.height);
+  return std::clamp<int64_t>((budget - resident) / band_row_bytes(job), 1, job.height);
 }
 
 // One report for the bands: counts add up, peaks are the largest.
@@ -167,6 +170,10 @@ int64_t device_resident_bytes(const CoaddJob& job) {
   int64_t bytes = 0;
   for (const Input& in : job.inputs) bytes += image_bytes(in) + (kLongs + kReals) * 8;
   return bytes;
+}
+
+bool device_fits_budget(const CoaddJob& job, int64_t budget) {
+  return device_resident_bytes(job) + band_row_bytes(job) <= budget;
 }
 
 DeviceCoadd coadd_on_devices(Runtime& runtime, const std::vector<int>& devices, const CoaddJob& job,

@@ -18,6 +18,8 @@ namespace plx::coadd {
 // Bytes the device path keeps on each device (images, weights, tables) and
 // copies once on the host to upload them.
 int64_t device_resident_bytes(const CoaddJob& job);
+// Whether `budget` holds that copy and one band row on the host.
+bool device_fits_budget(const CoaddJob& job, int64_t budget);
 
 struct DeviceCoadd {
   RunOutcome run;
