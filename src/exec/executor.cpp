@@ -7,7 +7,11 @@
 #include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_group.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -18,6 +22,26 @@ namespace {
 // How many runs this thread is inside (asking oneTBB instead would attach the
 // thread to oneTBB, which then keeps its workers alive for it).
 thread_local int in_run_depth = 0;
+
+// Executors alive in the process: the last one to go decides whether
+// oneTBB's workers can outlive it.
+std::atomic<int> live_executors{0};
+
+// Keeps this library, and oneTBB with it, mapped until the process exits.
+// oneTBB's worker threads run oneTBB's code until it lets them end, and it
+// does not while another host thread that ran work is alive (a thread pool,
+// mono's or Go's threads): a dlclose that unmapped the code under them would
+// crash the process when they next wake (mono dlcloses the libraries of its
+// P/Invokes as it shuts down). Pinned, the library stays loaded and its
+// sleeping workers end with the process.
+void pin_in_memory() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    Dl_info self;
+    if (dladdr(reinterpret_cast<void*>(&pin_in_memory), &self) != 0 && self.dli_fname != nullptr)
+      dlopen(self.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);  // never closed; null in a program
+  });
+}
 
 struct InRun {
   InRun() { ++in_run_depth; }
@@ -42,20 +66,24 @@ Executor::Executor(int threads) {
   // a warning on stderr: never ask for more. Extra logical workers are lanes.
   threads_ = std::clamp(threads, 1, std::max(1, oneapi::tbb::info::default_concurrency()));
   impl_ = std::make_unique<Impl>(threads_);
+  live_executors.fetch_add(1);
 }
 
 Executor::~Executor() {
   impl_->arena.terminate();
+  const bool last = live_executors.fetch_sub(1) == 1;
   if (in_run_depth > 0) {
-    // Destroyed from inside a run (a callback of another runtime): finalize
-    // would detach this thread from oneTBB mid-task. Just let go.
+    // Destroyed from inside a run (a callback of another runtime, which is
+    // still alive): finalize would detach this thread from oneTBB mid-task.
+    // Just let go.
     impl_->scheduler.release();
     return;
   }
   // Waits for oneTBB's worker threads when nothing else uses oneTBB; returns
   // false at once while other runtimes, or other host threads that ran work,
-  // still hold it (the workers then end with the last of those).
-  oneapi::tbb::finalize(impl_->scheduler, std::nothrow);
+  // still hold it. Other runtimes try again when they go; after the last
+  // one, the workers may outlive us.
+  if (!oneapi::tbb::finalize(impl_->scheduler, std::nothrow) && last) pin_in_memory();
 }
 
 #ifdef PLX_LANES_ON_THREADS

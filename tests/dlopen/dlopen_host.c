@@ -6,15 +6,22 @@
  * process — then checks that no thread is left behind, that memory does not
  * grow and that the library really unloads.
  *
+ * Last, a host whose other thread ran work and outlives the last runtime
+ * (a thread pool): oneTBB's workers then outlive it too, so the library must
+ * stay loaded across dlclose instead of being unmapped under them (this
+ * crashed mono at exit).
+ *
  *   plx_dlopen_host /path/to/libparallax.so.0 [iterations] [plugin.def]
  */
 #include <ctype.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "parallax.h" /* types only; every function comes from dlsym */
 
@@ -301,6 +308,71 @@ static int cycle(const char* path, int device_policy) {
   return 0;
 }
 
+/* A host thread that runs a loop on the runtime, then stays alive until told. */
+typedef plx_status_t (*plx_parallel_for_fn)(plx_runtime_t*, const plx_plan_t*, int64_t, int64_t, plx_range_fn,
+                                            void*, const plx_run_options_t*);
+struct PoolThread {
+  plx_parallel_for_fn parallel_for;
+  plx_runtime_t* runtime;
+  int64_t sums[64];
+  volatile int ran, stop;
+};
+
+static void* pool_thread(void* arg) {
+  struct PoolThread* t = (struct PoolThread*)arg;
+  t->ran = t->parallel_for(t->runtime, NULL, 0, 1000000, sum_range, t->sums, NULL) == PLX_OK ? 1 : -1;
+  while (!t->stop) usleep(1000);
+  return NULL;
+}
+
+/* The last runtime goes while another host thread that ran work lives on,
+ * then the host dlcloses and keeps running while oneTBB's workers wake. */
+static int outliving_host_thread(const char* path) {
+  void* lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  struct PoolThread t;
+  pthread_t thread;
+  int i;
+  if (!lib) {
+    fprintf(stderr, "dlopen(%s) failed: %s\n", path, dlerror());
+    return 1;
+  }
+  {
+    RESOLVE(lib, plx_last_error_message);
+    RESOLVE(lib, plx_runtime_options_init);
+    RESOLVE(lib, plx_runtime_create);
+    RESOLVE(lib, plx_runtime_destroy);
+    RESOLVE(lib, plx_parallel_for);
+    plx_runtime_options_t options;
+    memset(&t, 0, sizeof t);
+    t.parallel_for = plx_parallel_for;
+    if (plx_runtime_options_init(&options, sizeof options) != PLX_OK) return 1;
+    options.device_policy = PLX_DEVICE_CPU_ONLY;
+    if (plx_runtime_create(&options, &t.runtime) != PLX_OK) {
+      fprintf(stderr, "plx_runtime_create: %s\n", plx_last_error_message());
+      return 1;
+    }
+    if (pthread_create(&thread, NULL, pool_thread, &t) != 0) return 1;
+    while (!t.ran) usleep(1000);
+    for (i = 0; i < 20 && t.ran == 1; ++i)
+      if (plx_parallel_for(t.runtime, NULL, 0, 1000000, sum_range, t.sums, NULL) != PLX_OK) t.ran = -1;
+    plx_runtime_destroy(t.runtime);
+  }
+  if (dlclose(lib) != 0) return 1;
+  for (i = 0; i < 50; ++i) usleep(10000); /* the workers spin, yield and sleep in oneTBB's code */
+  t.stop = 1;
+  pthread_join(thread, NULL);
+  if (t.ran != 1) {
+    fprintf(stderr, "FAIL: plx_parallel_for failed on a host thread\n");
+    return 1;
+  }
+  if (is_mapped("libparallax") != 1) {
+    fprintf(stderr, "FAIL: libparallax was unmapped under oneTBB's workers\n");
+    return 1;
+  }
+  printf("outliving host thread: dlclose kept the library loaded for oneTBB's workers\n");
+  return 0;
+}
+
 /* Runs `iterations` cycles and checks that threads and memory end where they
  * stood after the first `warmup` cycles (the first cycles load what a process
  * loads once: the C++ runtime, hwloc, an OpenCL driver). */
@@ -358,6 +430,8 @@ int main(int argc, char** argv) {
   /* AUTO discovers OpenCL devices: a driver (PoCL) starts its own worker
    * threads once per process; they must not multiply per cycle. */
   if (phase(path, PLX_DEVICE_AUTO, "AUTO", iterations) != 0) return 1;
+  /* Last: it pins the library in this process. */
+  if (outliving_host_thread(path) != 0) return 1;
   printf("OK: %d dlopen/dlclose cycles, %d thread(s) before, none left by Parallax\n", 2 * (iterations + 10),
          threads_before);
   return 0;
