@@ -12,9 +12,8 @@ namespace Parallax.Tests
 {
     /// <summary>
     /// After the last test: handles the tests left to finalizers are released now, while mono is
-    /// whole, not by the finalizer thread during mono's shutdown (a runtime destroyed then may call
-    /// back into managed code that is being torn down: a crash at exit, seen once under a loaded
-    /// ctest -j2 after all tests had passed).
+    /// whole, not by the finalizer thread during mono's shutdown (a runtime destroyed then could
+    /// call back into managed code that is being torn down).
     /// </summary>
     [SetUpFixture]
     public class ReleaseLeftoversAfterAllTests
