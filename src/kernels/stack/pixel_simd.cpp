@@ -175,20 +175,16 @@ class HalfLanes {
     hi_ = hn::IfThenElse(active_, quantile(f0_, nf_, rule.percentile_high / 100.0), hi_);
   }
 
-  // The bounds of the active lanes as floats for count_within (NaN elsewhere:
-  // nothing counts), into this half's lanes of lo_f, hi_f.
-  void export_bounds(float* lo_f, float* hi_f) const {
-    const VD nan = hn::Set(dd_, std::numeric_limits<double>::quiet_NaN());
-    hn::Store(float_lower_bound(hn::IfThenElse(active_, lo_, nan)), dh_, lo_f + half_ * g_.H);
-    hn::Store(float_upper_bound(hn::IfThenElse(active_, hi_, nan)), dh_, hi_f + half_ * g_.H);
-  }
+  // The bounds count_within applies to this half: the last ones in active
+  // lanes, -inf and +inf elsewhere (their counts are not used, and nothing
+  // is outside them).
+  VD lower_for_count() const { return hn::IfThenElse(active_, lo_, hn::Set(dd_, -kInf)); }
+  VD upper_for_count() const { return hn::IfThenElse(active_, hi_, hn::Set(dd_, kInf)); }
 
   // Applies this iteration's bounds: `below` and `upto` count, per lane, the
   // sorted samples < lo and <= hi. Narrows [a, b) (astropy clips survivors
   // only) and sets [A, B), the final re-test of every finite sample.
-  void narrow(const int32_t* below_counts, const int32_t* upto_counts) {
-    const VD below = hn::PromoteTo(dd_, hn::Load(di_, below_counts + half_ * g_.H));
-    const VD upto = hn::PromoteTo(dd_, hn::Load(di_, upto_counts + half_ * g_.H));
+  void narrow(VD below, VD upto) {
     const MD undefined = hn::Or(hn::IsNaN(lo_), hn::IsNaN(hi_));  // astropy: nothing rejected
     const VD A = hn::IfThenElse(undefined, f0_, hn::Max(f0_, below));
     const VD B = hn::IfThenElse(undefined, f1_, hn::Max(hn::Min(f1_, upto), A));
@@ -289,27 +285,6 @@ class HalfLanes {
     return hn::GatherIndex(dd_, k, hn::ConvertTo(dl_, offset));
   }
 
-  // The float f with (s < f) == (s < lo) for every float s (lo not NaN):
-  // the samples compare as floats, the bounds are doubles.
-  hn::Vec<DH> float_lower_bound(VD lo) const {
-    const hn::Vec<DH> f = demote(dh_, lo);
-    const VD nearest = hn::PromoteTo(dd_, f);
-    return demote(dh_, hn::IfThenElse(hn::Lt(nearest, lo), hn::PromoteTo(dd_, next_up(f)), nearest));
-  }
-  // The float f with (s <= f) == (s <= hi) for every float s.
-  hn::Vec<DH> float_upper_bound(VD hi) const {
-    const hn::Vec<DH> f = demote(dh_, hi);
-    const VD nearest = hn::PromoteTo(dd_, f);
-    return demote(dh_, hn::IfThenElse(hn::Gt(nearest, hi), hn::PromoteTo(dd_, hn::Neg(next_up(hn::Neg(f)))), nearest));
-  }
-  // The next float up (f < +inf, not NaN).
-  hn::Vec<DH> next_up(hn::Vec<DH> f) const {
-    f = hn::Add(f, hn::Zero(dh_));  // -0 as +0
-    const auto bits = hn::BitCast(di_, f);
-    const auto step = hn::IfThenElse(hn::RebindMask(di_, hn::Ge(f, hn::Zero(dh_))), hn::Set(di_, 1), hn::Set(di_, -1));
-    return hn::BitCast(dh_, hn::Add(bits, step));
-  }
-
   // Median of all n sorted rows (the same position in every lane).
   VD median_row(int64_t n) const {
     const VD hi = s_row(n / 2);
@@ -351,25 +326,25 @@ class HalfLanes {
     hn::Store(zero, dd_, k1);
     hn::Store(zero, dd_, k2);
     if (g_.all_finite) {  // the same m0 in every lane
+      // Right of m0 upward and left of m0 downward in the same loop: four
+      // independent chains of additions instead of two after two.
       const int64_t mid = g_.n / 2;
-      for (int64_t j = 0; j <= mid; ++j) {
-        hn::Store(zero, dd_, k1 + static_cast<size_t>(j) * H);
-        hn::Store(zero, dd_, k2 + static_cast<size_t>(j) * H);
-      }
-      for (int64_t j = mid; j < g_.n; ++j) {
-        const VD d = hn::Sub(s_row(j), c0);
+      hn::Store(zero, dd_, k1 + static_cast<size_t>(mid) * H);
+      hn::Store(zero, dd_, k2 + static_cast<size_t>(mid) * H);
+      VD l1 = zero, l2 = zero;
+      for (int64_t i = 0; mid + i < g_.n; ++i) {
+        const int64_t r = mid + i, l = mid - 1 - i;
+        const VD d = hn::Sub(s_row(r), c0);
         a1 = hn::Add(a1, d);
         a2 = hn::Add(a2, hn::Mul(d, d));
-        hn::Store(a1, dd_, k1 + static_cast<size_t>(j + 1) * H);
-        hn::Store(a2, dd_, k2 + static_cast<size_t>(j + 1) * H);
-      }
-      a1 = a2 = zero;
-      for (int64_t j = mid - 1; j >= 0; --j) {
-        const VD d = hn::Sub(s_row(j), c0);
-        a1 = hn::Add(a1, d);
-        a2 = hn::Add(a2, hn::Mul(d, d));
-        hn::Store(hn::Sub(zero, a1), dd_, k1 + static_cast<size_t>(j) * H);
-        hn::Store(hn::Sub(zero, a2), dd_, k2 + static_cast<size_t>(j) * H);
+        hn::Store(a1, dd_, k1 + static_cast<size_t>(r + 1) * H);
+        hn::Store(a2, dd_, k2 + static_cast<size_t>(r + 1) * H);
+        if (l < 0) continue;
+        const VD e = hn::Sub(s_row(l), c0);
+        l1 = hn::Add(l1, e);
+        l2 = hn::Add(l2, hn::Mul(e, e));
+        hn::Store(hn::Sub(zero, l1), dd_, k1 + static_cast<size_t>(l) * H);
+        hn::Store(hn::Sub(zero, l2), dd_, k2 + static_cast<size_t>(l) * H);
       }
       return;
     }
@@ -445,32 +420,50 @@ class HalfLanes {
   MD active_;              // still clipping
 };
 
-// Per lane, the sorted samples < lo_f and <= hi_f, over all G lanes at once.
-void count_within(const Group& g, const float* lo_f, const float* hi_f, int32_t* below, int32_t* upto) {
-  const DF df;
-  const hn::RebindToSigned<DF> di;
-  const VF lo = hn::Load(df, lo_f), hi = hn::Load(df, hi_f);
-  const auto one = hn::Set(di, 1);
-  auto nb = hn::Zero(di), nu = hn::Zero(di);
+// Per lane of each half, the sorted samples < lo and <= hi (as doubles: the
+// samples are compared as astropy compares them). Each lane's rows are
+// sorted, so the samples below lo are its first rows and those above hi its
+// last: the scans start at each end and stop at the first row where no lane
+// is outside (a row or two for most data, instead of all N). A NaN bound
+// compares false: nothing is below it and every row is above it.
+void count_within(const Group& g, const VD* lo, const VD* hi, VD* below, VD* upto) {
+  const DD dd;
+  const DH dh;
+  const VD zero = hn::Zero(dd), one = hn::Set(dd, 1.0);
+  auto row = [&](int64_t j, size_t half) {
+    return hn::PromoteTo(dd, hn::Load(dh, g.S + static_cast<size_t>(j) * g.G + half * g.H));
+  };
+  VD nb[2] = {zero, zero}, above[2] = {zero, zero};
   for (int64_t j = 0; j < g.n; ++j) {
-    const VF s = hn::Load(df, g.S + static_cast<size_t>(j) * g.G);
-    nb = hn::Add(nb, hn::IfThenElseZero(hn::RebindMask(di, hn::Lt(s, lo)), one));
-    nu = hn::Add(nu, hn::IfThenElseZero(hn::RebindMask(di, hn::Le(s, hi)), one));
+    const MD out0 = hn::Lt(row(j, 0), lo[0]), out1 = hn::Lt(row(j, 1), lo[1]);
+    if (hn::AllFalse(dd, hn::Or(out0, out1))) break;
+    nb[0] = hn::Add(nb[0], hn::IfThenElseZero(out0, one));
+    nb[1] = hn::Add(nb[1], hn::IfThenElseZero(out1, one));
   }
-  hn::Store(nb, di, below);
-  hn::Store(nu, di, upto);
+  for (int64_t j = g.n - 1; j >= 0; --j) {
+    const MD out0 = hn::Not(hn::Le(row(j, 0), hi[0])), out1 = hn::Not(hn::Le(row(j, 1), hi[1]));
+    if (hn::AllFalse(dd, hn::Or(out0, out1))) break;
+    above[0] = hn::Add(above[0], hn::IfThenElseZero(out0, one));
+    above[1] = hn::Add(above[1], hn::IfThenElseZero(out1, one));
+  }
+  const VD n = hn::Set(dd, static_cast<double>(g.n));
+  for (size_t h = 0; h < 2; ++h) {
+    below[h] = nb[h];
+    upto[h] = hn::Sub(n, above[h]);
+  }
 }
 
 // Rejection and combine of one group, both halves in step.
 void stack_group(const Group& g) {
   HalfLanes half[2] = {HalfLanes(g, 0), HalfLanes(g, 1)};
-  constexpr size_t kMaxLanes = 64;
-  alignas(64) float lo_f[kMaxLanes], hi_f[kMaxLanes];
-  alignas(64) int32_t below[kMaxLanes], upto[kMaxLanes];
   auto apply_bounds = [&] {
-    for (HalfLanes& h : half) h.export_bounds(lo_f, hi_f);
-    count_within(g, lo_f, hi_f, below, upto);
-    for (HalfLanes& h : half) h.narrow(below, upto);
+    VD lo[2], hi[2], below[2], upto[2];
+    for (size_t h = 0; h < 2; ++h) {
+      lo[h] = half[h].lower_for_count();
+      hi[h] = half[h].upper_for_count();
+    }
+    count_within(g, lo, hi, below, upto);
+    for (size_t h = 0; h < 2; ++h) half[h].narrow(below[h], upto[h]);
   };
   for (HalfLanes& h : half) h.prepare();
   const PixelRule& rule = g.rule;
@@ -531,7 +524,27 @@ HWY_NOINLINE void sort_rows(float* S, size_t G) {
   for (int j = 0; j < N; ++j) hn::Store(v[j], df, S + static_cast<size_t>(j) * G);
 }
 
+// load_group and sort_rows in one pass for frames without normalization:
+// the samples go from the frames to the registers and, sorted, to S once
+// (-0 as +0). When one is not finite, S gets them as loaded and the result is
+// false: the caller sorts them the general way.
+template <int N>
+HWY_NOINLINE bool load_sort_rows(const float* const* rows, int64_t p, float* S, size_t G) {
+  const DF df;
+  VF v[N];
+  auto finite = hn::FirstN(df, G);
+  for (int j = 0; j < N; ++j) {
+    v[j] = hn::Add(hn::LoadU(df, rows[j] + p), hn::Zero(df));
+    finite = hn::And(finite, hn::IsFinite(v[j]));
+  }
+  const bool all_finite = hn::AllTrue(df, finite);
+  if (all_finite) apply_network<N>(v, std::make_index_sequence<static_cast<size_t>(comparator_count<N>())>{});
+  for (int j = 0; j < N; ++j) hn::Store(v[j], df, S + static_cast<size_t>(j) * G);
+  return all_finite;
+}
+
 using SortRowsFn = void (*)(float*, size_t);
+using LoadSortRowsFn = bool (*)(const float* const*, int64_t, float*, size_t);
 
 // Up to 32 rows fit the registers (of AVX-512; fewer elsewhere, the compiler
 // spills): one function per N with the network unrolled.
@@ -540,6 +553,11 @@ constexpr int kRegisterRows = 32;
 template <size_t... N>
 constexpr std::array<SortRowsFn, sizeof...(N)> sort_table(std::index_sequence<N...>) {
   return {&sort_rows<static_cast<int>(N) + 1>...};
+}
+
+template <size_t... N>
+constexpr std::array<LoadSortRowsFn, sizeof...(N)> load_sort_table(std::index_sequence<N...>) {
+  return {&load_sort_rows<static_cast<int>(N) + 1>...};
 }
 
 // Above, the network's steps are applied in memory (L1 up to a few hundred
@@ -580,6 +598,9 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
   const bool sorted = !rule.plain_sum();
   const bool keep_x = rule.combine == Combine::weighted_mean || block.frame_rejected || !sorted;
   float* X = scratch.floats(2 * un * G);
+  // Loaded and sorted in one pass when X is not needed in frame order.
+  static constexpr auto load_sorted = load_sort_table(std::make_index_sequence<kRegisterRows>{});
+  const bool fused = sorted && !keep_x && !block.scale && n <= kRegisterRows;
   const std::vector<Comparator>* net = sorted && n > kRegisterRows ? &network_for(static_cast<int>(n)) : nullptr;
   double* K = scratch.doubles(4 * (un + 1) * H + 4 * G);
   // Group outputs (G lanes) before they go to the block.
@@ -604,16 +625,18 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
       b.rows = tail_rows.data();
       at = 0;
     }
-    const bool all_finite = load_group(b, at, G, X);
+    const bool all_finite = fused ? load_sorted[un - 1](b.rows, at, X, G) : load_group(b, at, G, X);
     Group g{rule, b, n, G, H, X, X, K, all_finite, image, count, low, high};
     if (!sorted) {
       for (size_t half = 0; half < 2; ++half) HalfLanes(g, half).plain();
     } else {
-      // Sorting turns NaN into +inf: the counts need X as loaded then.
-      float* S = keep_x || !all_finite ? X + un * G : X;
-      if (S != X) std::memcpy(S, X, un * G * sizeof(float));
-      sort_group(S, n, G, all_finite, net);
-      g.S = S;
+      if (!fused || !all_finite) {
+        // Sorting turns NaN into +inf: the counts need X as loaded then.
+        float* S = keep_x || !all_finite ? X + un * G : X;
+        if (S != X) std::memcpy(S, X, un * G * sizeof(float));
+        sort_group(S, n, G, all_finite, net);
+        g.S = S;
+      }
       stack_group(g);
     }
     std::memcpy(block.image + p, image, width * sizeof(float));
