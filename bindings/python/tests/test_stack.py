@@ -682,8 +682,8 @@ def test_progress_cancel_and_plan(srt):
     seen = []
     parallax.stack(data, runtime=srt, progress=seen.append, progress_interval_ms=0)
     assert seen and seen[-1].done == seen[-1].total > 0
-    with pytest.raises(parallax.CancelledError):
-        parallax.stack(data, runtime=srt, progress=lambda p: True, progress_interval_ms=0)
+    with pytest.raises(parallax.CancelledError):  # one worker: see test_coadd's test_progress_and_cancel
+        parallax.stack(data, runtime=srt, progress=lambda p: True, progress_interval_ms=0, workers=1)
     with parallax.CancelToken() as token:
         token.cancel()
         with pytest.raises(parallax.CancelledError):
