@@ -605,6 +605,10 @@ typedef struct plx_run_report {
   /** Kernel runs: times a device's chunk was halved after running out of memory. */
   int32_t chunk_splits;
   int32_t reserved1; /**< 0 */
+  /** Kernel runs: seconds the devices' kernels ran (OpenCL profiling, summed
+   *  over devices), without the transfers: wall_s less this is moving data
+   *  and the CPU's share. 0 on the CPU, or where a driver cannot profile. */
+  double device_kernel_s;
 } plx_run_report_t;
 
 /** Options of every run. Fill with plx_run_options_init. */

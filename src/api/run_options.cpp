@@ -99,6 +99,7 @@ void write_report(plx_run_report_t* report, const RunReport& r) {
   out.wall_s = r.wall_s;
   out.fallback_chunks = r.fallback_chunks;
   out.chunk_splits = r.chunk_splits;
+  out.device_kernel_s = r.device_kernel_s;
   write_struct(report, "report", "plx_run_report_t", out);
 }
 

@@ -14,8 +14,10 @@ Result<std::unique_ptr<DeviceContext>> DeviceContext::open(DeviceSet& set, int i
   cl_int err = CL_SUCCESS;
   d->context_ = cl::Context(d->device_, nullptr, nullptr, nullptr, &err);
   if (err != CL_SUCCESS) return opencl_error(err, "clCreateContext", info.name);
+  // Kernels are timed (plx_run_report_t.device_kernel_s), transfers not.
   for (cl::CommandQueue* queue : {&d->h2d_, &d->compute_, &d->d2h_}) {
-    *queue = cl::CommandQueue(d->context_, d->device_, 0, &err);
+    const cl_command_queue_properties properties = queue == &d->compute_ ? CL_QUEUE_PROFILING_ENABLE : 0;
+    *queue = cl::CommandQueue(d->context_, d->device_, properties, &err);
     if (err != CL_SUCCESS) return opencl_error(err, "clCreateCommandQueue", info.name);
   }
   return d;

@@ -236,6 +236,7 @@ class RowsRun {
   std::atomic<int64_t> cpu_chunks{0};
   std::atomic<int> failed{0};
   std::atomic<int> splits{0};
+  std::atomic<int64_t> kernel_ns{0};  // profiled time of the completed chunks' kernels, all devices
   std::atomic<int> orphan_count{0};
   std::atomic<int> healthy_device_lanes{0};
   std::atomic<int> chunks_in_flight{0};
@@ -263,6 +264,7 @@ class DeviceLane {
     DeviceBuffer scratch;                  // job.scratch_bytes_per_row, device-only
     std::vector<void*> host_in, host_out;  // mapped pinned memory
     std::vector<cl::Event> reads;
+    cl::Event kernel;  // for its profiled run time
     Range range;
     bool busy = false;
   };
@@ -418,6 +420,7 @@ Status DeviceLane::enqueue(Slot& slot, Range r) {
     return make_error(Code::invalid_argument, run_.s.name, ": kernel '", run_.kernel.name(), "' has more than the ",
                       arg, " arguments a row run sets (each input, each output, each scalar, first_row, rows)");
   if (err != CL_SUCCESS) return opencl_error(err, "clEnqueueNDRangeKernel", dev_.name());
+  slot.kernel = done;
   std::vector<cl::Event> after_kernel{done};
   slot.reads.assign(job.outputs.size(), cl::Event());
   for (size_t j = 0; j < job.outputs.size(); ++j) {
@@ -464,6 +467,10 @@ void DeviceLane::finish(Slot& slot) {
   for (size_t j = 0; j < job.outputs.size(); ++j)
     staging_copy(run_.env.executor, job.outputs[j].data + slot.range.first * job.outputs[j].bytes_per_row,
                  slot.host_out[j], slot.range.rows * job.outputs[j].bytes_per_row);
+  cl_ulong started = 0, ended = 0;  // left at 0 where a driver has no profiling
+  if (slot.kernel.getProfilingInfo(CL_PROFILING_COMMAND_START, &started) == CL_SUCCESS &&
+      slot.kernel.getProfilingInfo(CL_PROFILING_COMMAND_END, &ended) == CL_SUCCESS && ended > started)
+    run_.kernel_ns.fetch_add(static_cast<int64_t>(ended - started));
   dev_.record_success();
   run_.chunks.fetch_add(1);
   ++completed_chunks;
@@ -632,6 +639,7 @@ RunOutcome run_rows(const RunEnv& env, const Kernel& kernel, const RowsJob& job,
   r.failed = run.failed.load();
   r.fallback_chunks = run.fallbacks.load();
   r.chunk_splits = run.splits.load();
+  r.device_kernel_s = static_cast<double>(run.kernel_ns.load()) * 1e-9;
   r.cpu_chunks = run.cpu_chunks.load();
   for (size_t i = 0; i < devices.size(); ++i) r.device_chunks.emplace_back(devices[i]->index(), per_device[i]);
   r.wall_s = std::chrono::duration<double>(Clock::now() - start).count();

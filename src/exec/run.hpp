@@ -49,6 +49,7 @@ struct RunReport {
   double wall_s = 0;
   int64_t fallback_chunks = 0;  // device chunks run on the CPU function instead
   int chunk_splits = 0;         // times a device's chunk was halved after out-of-memory
+  double device_kernel_s = 0;   // profiled kernel time of the completed device chunks
   // Kernel runs: chunks each device completed (device index, chunks), and the CPU's.
   std::vector<std::pair<int, int64_t>> device_chunks;
   int64_t cpu_chunks = 0;

@@ -271,6 +271,9 @@ TEST(Rows, DataFourTimesLargerThanTheDevice) {
   EXPECT_EQ(job.wrong(), 0);
   EXPECT_GE(report.chunks, 8) << "32 MiB through a 4 MiB device takes many chunks";
   EXPECT_EQ(report.fallback_chunks, 0);
+  // The kernels' profiled time: some, and less than the run's with its transfers.
+  EXPECT_GT(report.device_kernel_s, 0.0);
+  EXPECT_LT(report.device_kernel_s, report.wall_s);
   EXPECT_EQ(log.count("\"kind\":\"kernel_rows\""), 1);
   plx_kernel_destroy(k);
 }

@@ -93,6 +93,7 @@ namespace Parallax
             WallSeconds = r->wall_s;
             FallbackChunks = r->fallback_chunks;
             ChunkSplits = r->chunk_splits;
+            DeviceKernelSeconds = r->device_kernel_s;
         }
 
         public int Workers { get; private set; }
@@ -113,6 +114,8 @@ namespace Parallax
         public long FallbackChunks { get; private set; }
         /// <summary>Kernel runs: times a device's chunk was halved after running out of memory.</summary>
         public int ChunkSplits { get; private set; }
+        /// <summary>Kernel runs: seconds the devices' kernels ran (profiled), without the transfers.</summary>
+        public double DeviceKernelSeconds { get; private set; }
     }
 
     /// <summary>

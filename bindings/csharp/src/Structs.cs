@@ -161,6 +161,7 @@ namespace Parallax.Interop
         public long fallback_chunks;
         public int chunk_splits;
         public int reserved1;
+        public double device_kernel_s;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -438,6 +439,12 @@ namespace Parallax.Interop
             Pair(typeof(plx_gemm_result_t), 64),
             Pair(typeof(plx_gemm_tune_options_t), 32),
             Pair(typeof(plx_gemm_tune_result_t), 312),
+        };
+
+        /// <summary>Structs that grew after the first release (fields appended): their size now.</summary>
+        public static readonly System.Collections.Generic.KeyValuePair<Type, int>[] Grown =
+        {
+            Pair(typeof(plx_run_report_t), 104),  // device_kernel_s
         };
 
         /// <summary>Structs outside struct_io.hpp: sizes from the C header's types on LP64.</summary>

@@ -43,8 +43,9 @@ type RunReport struct {
 	CallbackCode      int // what the callback returned there; 0 when none
 	PeakAdmittedBytes int64
 	Wall              time.Duration
-	FallbackChunks    int64 // kernel runs: chunks redone by the CPU fallback
-	ChunkSplits       int   // kernel runs: device chunks halved after running out of memory
+	FallbackChunks    int64         // kernel runs: chunks redone by the CPU fallback
+	ChunkSplits       int           // kernel runs: device chunks halved after running out of memory
+	DeviceKernel      time.Duration // kernel runs: time the devices' kernels ran (profiled), without transfers
 }
 
 // RunOptions are the options of every run (plx_run_options_t); nil = defaults.
@@ -240,6 +241,7 @@ func (r *run) readReport() *RunReport {
 		FailedEnd: int64(c.failed_end), CallbackCode: int(c.callback_code),
 		PeakAdmittedBytes: int64(c.peak_admitted_bytes), Wall: seconds(float64(c.wall_s)),
 		FallbackChunks: int64(c.fallback_chunks), ChunkSplits: int(c.chunk_splits),
+		DeviceKernel: seconds(float64(c.device_kernel_s)),
 	}
 }
 

@@ -202,6 +202,7 @@ class plx_run_report_t(Structure):
         ("fallback_chunks", c_int64),
         ("chunk_splits", c_int32),
         ("reserved1", c_int32),
+        ("device_kernel_s", c_double),
     ]
 
 

@@ -59,6 +59,7 @@ class RunReport:
     wall_s: float
     fallback_chunks: int  #: kernel runs: chunks that failed on a device and ran on the CPU fallback
     chunk_splits: int  #: kernel runs: times a device's chunk was halved after running out of memory
+    device_kernel_s: float  #: kernel runs: seconds the devices' kernels ran (profiled), without transfers
 
     @classmethod
     def _from_struct(cls, s: _abi.plx_run_report_t) -> Optional["RunReport"]:
@@ -69,7 +70,7 @@ class RunReport:
                    failed_begin=None if s.failed_begin < 0 else s.failed_begin,
                    failed_end=None if s.failed_end < 0 else s.failed_end, callback_code=s.callback_code,
                    peak_admitted_bytes=s.peak_admitted_bytes, wall_s=s.wall_s, fallback_chunks=s.fallback_chunks,
-                   chunk_splits=s.chunk_splits)
+                   chunk_splits=s.chunk_splits, device_kernel_s=s.device_kernel_s)
 
 
 @dataclass(frozen=True)

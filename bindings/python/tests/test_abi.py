@@ -9,7 +9,7 @@ import pytest
 from parallax import _abi, _library
 
 SIZES_X86_64 = {"plx_runtime_options_t": 120, "plx_workload_t": 80, "plx_caps_t": 112, "plx_device_info_t": 584,
-                "plx_plan_info_t": 104, "plx_plan_device_t": 56, "plx_progress_t": 48, "plx_run_report_t": 96,
+                "plx_plan_info_t": 104, "plx_plan_device_t": 56, "plx_progress_t": 48, "plx_run_report_t": 104,
                 "plx_run_options_t": 120, "plx_reduce_desc_t": 64, "plx_task_context_t": 296, "plx_task_t": 40,
                 "plx_task_result_t": 272, "plx_rows_input_t": 32, "plx_rows_output_t": 16, "plx_kernel_scalar_t": 16,
                 "plx_rows_desc_t": 88, "plx_kernel_arg_t": 32, "plx_device_figures_t": 80,

@@ -392,6 +392,7 @@ pub struct plx_run_report_t {
     pub fallback_chunks: i64,
     pub chunk_splits: i32,
     pub reserved1: i32,
+    pub device_kernel_s: f64,
 }
 
 #[repr(C)]
@@ -641,8 +642,9 @@ pub struct plx_coadd_result_t {
 //  Sizes, checked at compile time (LP64)
 // ===========================================================================
 
-/// Fails the build when `size_of::<$t>()` differs from the size pinned for the
-/// library's first release (src/api/struct_io.hpp, tests/unit/api_layout_test.cpp).
+/// Fails the build when `size_of::<$t>()` differs from the size pinned in
+/// tests/unit/api_layout_test.cpp (the first release's, src/api/struct_io.hpp,
+/// for every struct that has not grown since).
 macro_rules! pin_size {
     ($($t:ty => $size:expr),* $(,)?) => {$(
         const _: () = assert!(std::mem::size_of::<$t>() == $size, concat!("size of ", stringify!($t)));
@@ -658,7 +660,7 @@ pin_size! {
     plx_plan_info_t => 104,
     plx_plan_device_t => 56,
     plx_run_options_t => 120,
-    plx_run_report_t => 96,
+    plx_run_report_t => 104, // 96 in the first release, then device_kernel_s
     plx_rows_desc_t => 88,
     plx_device_figures_t => 80,
     plx_reduce_desc_t => 64,
@@ -974,7 +976,8 @@ mod layout {
             wall_s: 72,
             fallback_chunks: 80,
             chunk_splits: 88,
-            reserved1: 92
+            reserved1: 92,
+            device_kernel_s: 96
         });
         pin!(plx_progress_t { done: 8, total: 16, bytes_done: 24, elapsed_s: 32, eta_s: 40 });
         pin!(plx_reduce_desc_t {

@@ -44,6 +44,8 @@ pub struct RunReport {
     pub fallback_chunks: i64,
     /// Kernel runs: times a device's chunk was halved after running out of memory.
     pub chunk_splits: i32,
+    /// Kernel runs: seconds the devices' kernels ran (profiled), without the transfers.
+    pub device_kernel_s: f64,
 }
 
 impl RunReport {
@@ -65,6 +67,7 @@ impl RunReport {
             wall_s: r.wall_s,
             fallback_chunks: r.fallback_chunks,
             chunk_splits: r.chunk_splits,
+            device_kernel_s: r.device_kernel_s,
         })
     }
 }
