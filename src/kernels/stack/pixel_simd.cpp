@@ -533,12 +533,17 @@ HWY_NOINLINE bool load_sort_rows(const float* const* rows, int64_t p, float* S, 
   const DF df;
   VF v[N];
   auto finite = hn::FirstN(df, G);
+  // Unrolled, so that v stays in registers: a loop keeps it on the stack, and
+  // each store there can hold up the next load from a frame (whose address
+  // often matches it in the low 12 bits): 13% of the time on a 32-frame stack.
+#pragma GCC unroll 64
   for (int j = 0; j < N; ++j) {
     v[j] = hn::Add(hn::LoadU(df, rows[j] + p), hn::Zero(df));
     finite = hn::And(finite, hn::IsFinite(v[j]));
   }
   const bool all_finite = hn::AllTrue(df, finite);
   if (all_finite) apply_network<N>(v, std::make_index_sequence<static_cast<size_t>(comparator_count<N>())>{});
+#pragma GCC unroll 64
   for (int j = 0; j < N; ++j) hn::Store(v[j], df, S + static_cast<size_t>(j) * G);
   return all_finite;
 }
