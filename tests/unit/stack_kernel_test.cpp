@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/runtime.hpp"
+#include "kernels/stack/finite_median.hpp"
 #include "kernels/stack/frame_stats.hpp"
 #include "kernels/stack/pixel_rule.hpp"
 #include "kernels/stack/pixel_simd.hpp"
@@ -1143,6 +1144,46 @@ TEST(FrameStats, MedianOfFinite) {
   EXPECT_TRUE(std::isnan(median_of_finite(v)));
   v = {1e30f, -1e30f, 1e30f, 2};
   EXPECT_EQ(median_of_finite(v), (2.0 + 1e30f) / 2);
+  v = {-0.0f, -0.0f, 1};
+  EXPECT_FALSE(std::signbit(median_of_finite(v))) << "-0 counts as +0";
+}
+
+// Radix selection against a sort, on values that share high bits (a narrow
+// range, as real frames), span every sign and exponent, tie, and hold
+// subnormals, infinities and NaN, for odd and even counts.
+TEST(FrameStats, MedianOfFiniteAgreesWithASort) {
+  uint64_t seed = 7;
+  for (size_t n : {1u, 2u, 3u, 10u, 999u, 1000u, 65537u, 200000u}) {
+    for (int kind = 0; kind < 4; ++kind) {
+      std::vector<float> v(n);
+      for (float& x : v) {
+        const uint64_t r = mix(++seed);
+        const double u = static_cast<double>(r >> 11) * 0x1.0p-53;
+        switch (kind) {
+          case 0: x = static_cast<float>(100.0 + 5.0 * (u - 0.5)); break;  // one narrow range
+          case 1: {
+            uint32_t bits = static_cast<uint32_t>(r);  // any bit pattern: NaN, inf, subnormal, both signs
+            std::memcpy(&x, &bits, sizeof x);
+            break;
+          }
+          case 2: x = static_cast<float>(static_cast<int>(u * 7) - 3); break;  // ties and zeros
+          default: x = (r & 15) == 0 ? kNaN : static_cast<float>(std::ldexp(u - 0.5, static_cast<int>(r % 200) - 140));
+        }
+      }
+      std::vector<double> finite;
+      for (float x : v)
+        if (std::isfinite(x)) finite.push_back(x);
+      std::sort(finite.begin(), finite.end());
+      const size_t m = finite.size();
+      const double expected =
+          m == 0 ? std::nan("") : m % 2 ? finite[m / 2] : (finite[m / 2 - 1] + finite[m / 2]) * 0.5;
+      const double got = median_of_finite(v);
+      if (m == 0)
+        EXPECT_TRUE(std::isnan(got)) << n << " " << kind;
+      else
+        EXPECT_EQ(got, expected) << n << " " << kind;
+    }
+  }
 }
 
 TEST(FrameStats, NoPassWithoutNormalizationOrNoiseWeights) {

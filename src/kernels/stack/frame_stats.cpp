@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "exec/parallel_for.hpp"
+#include "kernels/stack/finite_median.hpp"
 
 namespace plx::stack {
 namespace {
@@ -79,7 +80,7 @@ Result<std::pair<double, double>> linear_fit(const std::vector<float>& x, const 
   return std::make_pair(a, b);
 }
 
-// Median and MAD of a plane's finite pixels (the plane is reordered).
+// Median and MAD of a plane's finite pixels (the plane is overwritten).
 std::pair<double, double> median_and_mad(std::vector<float>& plane, bool want_mad) {
   const double med = median_of_finite(plane);
   if (!want_mad || std::isnan(med)) return {med, 0.0};
@@ -89,18 +90,6 @@ std::pair<double, double> median_and_mad(std::vector<float>& plane, bool want_ma
 }
 
 }  // namespace
-
-double median_of_finite(std::vector<float>& v) {
-  auto end = std::partition(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
-  const auto n = end - v.begin();
-  if (n == 0) return std::nanf("");
-  auto mid = v.begin() + n / 2;
-  std::nth_element(v.begin(), mid, end);
-  const double hi = *mid;
-  if (n % 2) return hi;
-  const double lo = *std::max_element(v.begin(), mid);
-  return (lo + hi) * 0.5;
-}
 
 bool needs_frame_pass(const FramePolicy& policy) {
   return policy.normalize != Normalize::none || policy.weights == Weights::noise;

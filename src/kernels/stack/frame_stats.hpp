@@ -18,8 +18,4 @@ bool needs_frame_pass(const FramePolicy& policy);
 Result<FrameParams> frame_params(const RunEnv& env, const Frames& frames, const FramePolicy& policy,
                                  const RunSettings& settings);
 
-// The exact median (mean of the two middle values for an even count) of the
-// finite values of v, which it reorders; NaN when there is none.
-double median_of_finite(std::vector<float>& v);
-
 }  // namespace plx::stack
