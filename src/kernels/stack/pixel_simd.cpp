@@ -519,8 +519,10 @@ template <int N>
 HWY_NOINLINE void sort_rows(float* S, size_t G) {
   const DF df;
   VF v[N];
+#pragma GCC unroll 64
   for (int j = 0; j < N; ++j) v[j] = hn::Load(df, S + static_cast<size_t>(j) * G);
   apply_network<N>(v, std::make_index_sequence<static_cast<size_t>(comparator_count<N>())>{});
+#pragma GCC unroll 64
   for (int j = 0; j < N; ++j) hn::Store(v[j], df, S + static_cast<size_t>(j) * G);
 }
 
