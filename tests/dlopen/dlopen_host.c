@@ -218,13 +218,17 @@ static int sum_range(int64_t begin, int64_t end, int32_t worker, void* user) {
 
 static const char* g_plugin_def = NULL; /* plugin.def, when given */
 
+/* dlopen, saying why it failed. */
+static void* open_library(const char* path) {
+  void* lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!lib) fprintf(stderr, "dlopen(%s) failed: %s\n", path, dlerror());
+  return lib;
+}
+
 /* One load-use-unload cycle. Returns 0 on success. */
 static int cycle(const char* path, int device_policy) {
-  void* lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!lib) {
-    fprintf(stderr, "dlopen(%s) failed: %s\n", path, dlerror());
-    return 1;
-  }
+  void* lib = open_library(path);
+  if (!lib) return 1;
   {
     RESOLVE(lib, plx_abi_compatible);
     RESOLVE(lib, plx_last_error_message);
@@ -328,14 +332,11 @@ static void* pool_thread(void* arg) {
 /* The last runtime goes while another host thread that ran work lives on,
  * then the host dlcloses and keeps running while oneTBB's workers wake. */
 static int outliving_host_thread(const char* path) {
-  void* lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  void* lib = open_library(path);
   struct PoolThread t;
   pthread_t thread;
   int i;
-  if (!lib) {
-    fprintf(stderr, "dlopen(%s) failed: %s\n", path, dlerror());
-    return 1;
-  }
+  if (!lib) return 1;
   {
     RESOLVE(lib, plx_last_error_message);
     RESOLVE(lib, plx_runtime_options_init);
@@ -408,12 +409,9 @@ int main(int argc, char** argv) {
   int iterations = argc > 2 ? atoi(argv[2]) : 100;
   int threads_before = thread_count();
   if (argc > 3) {
-    void* lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    void* lib = open_library(path);
     int resolved;
-    if (!lib) {
-      fprintf(stderr, "dlopen(%s) failed: %s\n", path, dlerror());
-      return 1;
-    }
+    if (!lib) return 1;
     resolved = resolve_plugin_def(lib, argv[3]);
     dlclose(lib);
     if (resolved < 1) return 1;
