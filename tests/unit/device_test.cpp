@@ -21,13 +21,12 @@
 #include <vector>
 
 #include "parallax.h"
+#include "last_error.hpp"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
-
-std::string last_error() { return plx_last_error_message(); }
 
 // A private cache directory per test.
 struct TempDir {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "parallax.h"
+#include "last_error.hpp"
 
 namespace {
 
@@ -46,8 +47,6 @@ plx_run_options_t options(int workers = 0, int64_t grain = 0) {
   o.grain = grain;
   return o;
 }
-
-std::string last_error() { return plx_last_error_message(); }
 
 // ---- parallel_for -----------------------------------------------------------
 
