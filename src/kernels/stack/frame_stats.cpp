@@ -1,10 +1,11 @@
 #include "kernels/stack/frame_stats.hpp"
 
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <tuple>
+#include <utility>
 
 #include "exec/parallel_for.hpp"
 #include "kernels/stack/finite_median.hpp"
