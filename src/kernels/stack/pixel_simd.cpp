@@ -132,12 +132,16 @@ class HalfLanes {
     if (rule.reject != Reject::winsorized && first && g_.all_finite) {  // all lanes: [0, n)
       med = c0_;
       const size_t end = static_cast<size_t>(g_.n) * g_.H;
-      s1 = hn::Sub(hn::Load(dd_, k1_ + end), hn::Load(dd_, k1_));
-      s2 = hn::Sub(hn::Load(dd_, k2_ + end), hn::Load(dd_, k2_));
+      at_a_ = {a_, hn::Load(dd_, k1_), hn::Load(dd_, k2_)};
+      at_b_ = {b_, hn::Load(dd_, k1_ + end), hn::Load(dd_, k2_ + end)};
+      s1 = hn::Sub(at_b_.k1, at_a_.k1);
+      s2 = hn::Sub(at_b_.k2, at_a_.k2);
     } else if (rule.reject != Reject::winsorized) {
       med = median(a_, m);
-      s1 = hn::Sub(k_at(k1_, b_), k_at(k1_, a_));
-      s2 = hn::Sub(k_at(k2_, b_), k_at(k2_, a_));
+      const Prefix& kb = prefix_at(b_, at_b_);
+      const Prefix& ka = prefix_at(a_, at_a_);
+      s1 = hn::Sub(kb.k1, ka.k1);
+      s2 = hn::Sub(kb.k2, ka.k2);
     } else {
       const VD q05 = quantile(a_, m, 0.05), q95 = quantile(a_, m, 0.95);
       const VD i05 = hn::Floor(hn::Mul(hn::Sub(m, one), hn::Set(dd_, 0.05)));
@@ -214,10 +218,10 @@ class HalfLanes {
     VD value;
     switch (rule.combine) {
       case Combine::mean:
-        value = hn::Add(c0_, hn::Div(hn::Sub(k_at(k1_, B_), k_at(k1_, A_)), kept));
+        value = hn::Add(c0_, hn::Div(hn::Sub(prefix_at(B_, at_b_).k1, prefix_at(A_, at_a_).k1), kept));
         break;
       case Combine::sum:
-        value = hn::Add(hn::Mul(c0_, kept), hn::Sub(k_at(k1_, B_), k_at(k1_, A_)));
+        value = hn::Add(hn::Mul(c0_, kept), hn::Sub(prefix_at(B_, at_b_).k1, prefix_at(A_, at_a_).k1));
         break;
       case Combine::weighted_mean:
         value = hn::Add(c0_, hn::Div(wx, wsum));
@@ -277,6 +281,17 @@ class HalfLanes {
     idx = hn::Min(hn::Max(idx, hn::Zero(dd_)), last_);
     const VD offset = hn::Add(hn::Mul(idx, lanes_), lane_);
     return hn::PromoteTo(dd_, hn::GatherIndex(dh_, sorted_, hn::DemoteTo(di_, offset)));
+  }
+  // Both prefix sums at per-lane positions `pos`.
+  struct Prefix {
+    VD pos, k1, k2;
+  };
+  // The prefix sums at idx: those of `last` when it holds them (the range's
+  // ends move in few lanes after the first iteration, and the final combine
+  // usually sums the last iteration's range), else gathered into it.
+  const Prefix& prefix_at(VD idx, Prefix& last) {
+    if (!hn::AllTrue(dd_, hn::Eq(idx, last.pos))) last = {idx, k_at(k1_, idx), k_at(k2_, idx)};
+    return last;
   }
   // Prefix sum at per-lane position idx (in [0, n]).
   VD k_at(const double* k, VD idx) const {
@@ -418,6 +433,9 @@ class HalfLanes {
   VD A_, B_;               // finite samples within the last bounds: the kept ones
   VD lo_, hi_;             // the last bounds
   MD active_;              // still clipping
+  // The prefix sums last read at the lower and upper ends of a range (NaN
+  // positions: none yet).
+  Prefix at_a_{hn::Set(dd_, std::numeric_limits<double>::quiet_NaN()), hn::Zero(dd_), hn::Zero(dd_)}, at_b_ = at_a_;
 };
 
 // Per lane of each half, the sorted samples < lo and <= hi (as doubles: the
