@@ -352,6 +352,11 @@ Status on_host_operands(DeviceContext& dev, cl::CommandQueue& queue, const Probl
       dev.record_success();
       continue;
     }
+    // The uploads do not block and read the caller's matrices: none may be
+    // left in the queue when this call returns (the caller may free them at
+    // once) or the tiles are reused. Best effort: a broken queue is reported
+    // by the failure already in hand.
+    queue.finish();
     // Items already read back are final: the rest of the block is redone.
     b.item0 += written;
     b.items -= written;
