@@ -442,8 +442,11 @@ class HalfLanes {
 // samples are compared as astropy compares them). Each lane's rows are
 // sorted, so the samples below lo are its first rows and those above hi its
 // last: the scans start at each end and stop at the first row where no lane
-// is outside (a row or two for most data, instead of all N). A NaN bound
-// compares false: nothing is below it and every row is above it.
+// is outside (a row or two for most data, instead of all N), looking no
+// earlier than after kFixedRows. A NaN bound compares false: nothing is below
+// it and every row is above it.
+constexpr int64_t kFixedRows = 4;
+
 void count_within(const Group& g, const VD* lo, const VD* hi, VD* below, VD* upto) {
   const DD dd;
   const DH dh;
@@ -451,19 +454,21 @@ void count_within(const Group& g, const VD* lo, const VD* hi, VD* below, VD* upt
   auto row = [&](int64_t j, size_t half) {
     return hn::PromoteTo(dd, hn::Load(dh, g.S + static_cast<size_t>(j) * g.G + half * g.H));
   };
+  // Counts the rows outside from one end: the first kFixedRows without a
+  // test (where the scan stops changes from group to group, and a branch on
+  // it mispredicts), then while the last row had a lane outside.
+  auto scan = [&](int64_t first, int64_t step, auto outside, VD* count) {
+    bool more = true;
+    for (int64_t i = 0, j = first; i < g.n && more; ++i, j += step) {
+      const MD out0 = outside(row(j, 0), 0), out1 = outside(row(j, 1), 1);
+      count[0] = hn::Add(count[0], hn::IfThenElseZero(out0, one));
+      count[1] = hn::Add(count[1], hn::IfThenElseZero(out1, one));
+      if (i + 1 >= kFixedRows) more = !hn::AllFalse(dd, hn::Or(out0, out1));
+    }
+  };
   VD nb[2] = {zero, zero}, above[2] = {zero, zero};
-  for (int64_t j = 0; j < g.n; ++j) {
-    const MD out0 = hn::Lt(row(j, 0), lo[0]), out1 = hn::Lt(row(j, 1), lo[1]);
-    if (hn::AllFalse(dd, hn::Or(out0, out1))) break;
-    nb[0] = hn::Add(nb[0], hn::IfThenElseZero(out0, one));
-    nb[1] = hn::Add(nb[1], hn::IfThenElseZero(out1, one));
-  }
-  for (int64_t j = g.n - 1; j >= 0; --j) {
-    const MD out0 = hn::Not(hn::Le(row(j, 0), hi[0])), out1 = hn::Not(hn::Le(row(j, 1), hi[1]));
-    if (hn::AllFalse(dd, hn::Or(out0, out1))) break;
-    above[0] = hn::Add(above[0], hn::IfThenElseZero(out0, one));
-    above[1] = hn::Add(above[1], hn::IfThenElseZero(out1, one));
-  }
+  scan(0, 1, [&](VD x, size_t h) { return hn::Lt(x, lo[h]); }, nb);
+  scan(g.n - 1, -1, [&](VD x, size_t h) { return hn::Not(hn::Le(x, hi[h])); }, above);
   const VD n = hn::Set(dd, static_cast<double>(g.n));
   for (size_t h = 0; h < 2; ++h) {
     below[h] = nb[h];
@@ -487,7 +492,8 @@ void stack_group(const Group& g) {
   const PixelRule& rule = g.rule;
   if (rule.reject == Reject::sigma_clip || rule.reject == Reject::winsorized) {
     for (int it = 0; half[0].any_active() || half[1].any_active();) {
-      for (HalfLanes& h : half) h.clip_bounds(it == 0);
+      for (HalfLanes& h : half)
+        if (h.any_active()) h.clip_bounds(it == 0);  // else its results would all be dropped
       apply_bounds();
       if (++it == rule.max_iters) break;
     }
