@@ -407,10 +407,10 @@ class HalfLanes {
 
   void store(VD value, VD count, VD low, VD high) const {
     const size_t at = half_ * g_.H;
-    hn::Store(demote(dh_, value), dh_, g_.image + at);
-    hn::Store(hn::DemoteTo(di_, count), di_, g_.count + at);
-    hn::Store(hn::DemoteTo(di_, low), di_, g_.low + at);
-    hn::Store(hn::DemoteTo(di_, high), di_, g_.high + at);
+    hn::StoreU(demote(dh_, value), dh_, g_.image + at);
+    hn::StoreU(hn::DemoteTo(di_, count), di_, g_.count + at);
+    hn::StoreU(hn::DemoteTo(di_, low), di_, g_.low + at);
+    hn::StoreU(hn::DemoteTo(di_, high), di_, g_.high + at);
   }
 
   const Group& g_;
@@ -657,7 +657,12 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
       at = 0;
     }
     const bool all_finite = fused ? load_sorted[un - 1](b.rows, at, X, G) : load_group(b, at, G, X);
-    Group g{rule, b, n, G, H, X, X, K, all_finite, image, count, low, high};
+    // A full group writes straight into the block, the last partial one
+    // through local lanes.
+    const bool direct = width == G;
+    auto out = [&](auto* dst, auto* local) { return direct && dst ? dst + p : local; };
+    Group g{rule, b, n, G, H, X, X, K, all_finite, out(block.image, image),
+            out(block.count, count), out(block.low, low), out(block.high, high)};
     if (!sorted) {
       for (size_t half = 0; half < 2; ++half) HalfLanes(g, half).plain();
     } else {
@@ -670,6 +675,7 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
       }
       stack_group(g);
     }
+    if (direct) continue;
     std::memcpy(block.image + p, image, width * sizeof(float));
     if (block.count) std::memcpy(block.count + p, count, width * sizeof(int32_t));
     if (block.low) std::memcpy(block.low + p, low, width * sizeof(int32_t));
