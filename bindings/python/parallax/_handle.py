@@ -9,6 +9,7 @@ thread. Such a destroy is handed to a short-lived thread of the binding's own
 ("parallax-reaper") instead."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -57,6 +58,7 @@ class _Reaper:
         self._lock = threading.RLock()
         self._pending: List[Tuple[Callable[[Any], None], Any, Any]] = []
         self._thread: Any = None  # None, _STARTING or the draining thread
+        self._last_native_id: Optional[int] = None  # the OS thread of the last draining thread
 
     def defer(self, destroy: Callable[[Any], None], pointer: Any, keepalive: Any) -> None:
         with self._lock:
@@ -71,6 +73,7 @@ class _Reaper:
                 thread.start()
 
     def _drain(self) -> None:
+        self._last_native_id = threading.get_native_id()
         while True:
             with self._lock:
                 if not self._pending:
@@ -85,16 +88,31 @@ class _Reaper:
             del keepalive
 
     def join(self) -> None:
-        """Waits until every deferred destroy has run (for tests and shutdown)."""
+        """Waits until every deferred destroy has run and the thread that ran them is gone (for tests and
+        shutdown)."""
         while True:
             with self._lock:
                 thread = self._thread
             if thread is None or thread is threading.current_thread():
-                return
+                break
             if thread is self._STARTING:
                 time.sleep(0.001)
             else:
                 thread.join()
+        self._wait_for_os_thread()
+
+    def _wait_for_os_thread(self) -> None:
+        # threading's join returns before the OS thread has ended, and what that thread holds in the library is
+        # released only then: oneTBB keeps its workers while a thread that used it lives, so a runtime destroyed
+        # right after join() could not end them (its workers then end a moment later, on their own). On Linux,
+        # wait for the thread to be gone; briefly (a thread id may be reused), and elsewhere not at all.
+        native_id = self._last_native_id
+        if native_id is None or native_id == threading.get_native_id():
+            return
+        task = f"/proc/self/task/{native_id}"
+        deadline = time.monotonic() + 2.0
+        while os.path.exists(task) and time.monotonic() < deadline:
+            time.sleep(0.001)
 
 
 reaper = _Reaper()
