@@ -466,14 +466,12 @@ void count_within(const Group& g, const VD* lo, const VD* hi, VD* below, VD* upt
       if (i + 1 >= kFixedRows) more = !hn::AllFalse(dd, hn::Or(out0, out1));
     }
   };
-  VD nb[2] = {zero, zero}, above[2] = {zero, zero};
-  scan(0, 1, [&](VD x, size_t h) { return hn::Lt(x, lo[h]); }, nb);
+  VD above[2] = {zero, zero};
+  below[0] = below[1] = zero;
+  scan(0, 1, [&](VD x, size_t h) { return hn::Lt(x, lo[h]); }, below);
   scan(g.n - 1, -1, [&](VD x, size_t h) { return hn::Not(hn::Le(x, hi[h])); }, above);
   const VD n = hn::Set(dd, static_cast<double>(g.n));
-  for (size_t h = 0; h < 2; ++h) {
-    below[h] = nb[h];
-    upto[h] = hn::Sub(n, above[h]);
-  }
+  for (size_t h = 0; h < 2; ++h) upto[h] = hn::Sub(n, above[h]);
 }
 
 // Rejection and combine of one group, both halves in step.
@@ -634,7 +632,8 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
   const bool fused = sorted && !keep_x && !block.scale && n <= kRegisterRows;
   const std::vector<Comparator>* net = sorted && n > kRegisterRows ? &network_for(static_cast<int>(n)) : nullptr;
   double* K = scratch.doubles(4 * (un + 1) * H + 4 * G);
-  // Group outputs (G lanes) before they go to the block.
+  // Outputs of a group that cannot go straight to the block: the last,
+  // partial group, and any the block does not take.
   constexpr size_t kMaxLanes = 64;
   HWY_DASSERT(G <= kMaxLanes);
   alignas(64) float image[kMaxLanes];
