@@ -159,8 +159,11 @@ class HalfLanes {
       const VD vl = hn::Min(hn::Max(at(hn::Sub(upper, one)), q05), q95);
       med = hn::IfThenElse(odd, vh, hn::Mul(hn::Add(vl, vh), half));
     }
-    const VD e1 = hn::Div(s1, m);
-    VD var = hn::Sub(hn::Div(s2, m), hn::Mul(e1, e1));
+    // One division for both moments (as pixel_rule.cpp): the first range of
+    // a group without NaN or inf has n samples in every lane, and none.
+    const VD inv = first && g_.all_finite ? hn::Set(dd_, 1.0 / static_cast<double>(g_.n)) : hn::Div(one, m);
+    const VD e1 = hn::Mul(s1, inv);
+    VD var = hn::Sub(hn::Mul(s2, inv), hn::Mul(e1, e1));
     var = hn::IfThenElse(hn::Lt(var, zero), zero, var);
     const VD sd = hn::Sqrt(var);
     const VD cen = rule.centre == Centre::median ? med : hn::Add(c0_, e1);

@@ -126,8 +126,9 @@ bounds_t sigma_clip_SFX(const rule_t* r, const SAS float* s, int st, int f0, int
       const double vh = fmin(fmax((double)s[mid * st], q05), q95);
       med = (m & 1) ? vh : (fmin(fmax((double)s[(mid - 1) * st], q05), q95) + vh) * 0.5;
     }
-    const double e1 = s1 / md;
-    double var = s2 / md - e1 * e1;
+    const double inv = 1.0 / md;
+    const double e1 = s1 * inv;
+    double var = s2 * inv - e1 * e1;
     if (var < 0) var = 0;
     const double sd = sqrt(var);
     const double cen = r->centre == 0 ? med : c0 + e1;
