@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -505,30 +504,46 @@ void stack_group(const Group& g) {
   for (HalfLanes& h : half) h.finish();
 }
 
-// Loads a group's samples (normalized, -0 as +0) into X; returns whether all are finite.
-bool load_group(const PixelBlock& b, int64_t p, size_t G, float* X) {
+// A cache line's floats. When a vector holds fewer (AVX2: 8), the groups of
+// a line are loaded together: a group's n lines share one L1 set when the
+// frames sit a multiple of 4 KiB apart (a cube of 1024 x 1024 frames), and
+// the next group found its half of each line gone (measured on AVX2: 20% of
+// the time).
+constexpr size_t kLineFloats = 64 / sizeof(float);
+
+// Loads `count` neighbouring groups' samples (normalized, -0 as +0) into X,
+// X + n * G, ... (n rows of G floats each), and whether each group's are all
+// finite into finite[]. Each frame's samples for all of them are read at
+// once: see kLineFloats.
+constexpr size_t kMaxLoad = 4;
+
+void load_groups(const PixelBlock& b, int64_t p, size_t G, size_t count, float* X, bool* finite) {
   const DF df;
   const DD dd;
   const DH dh;
-  const size_t H = G / 2;
-  auto finite = hn::FirstN(df, G);
+  const size_t H = G / 2, group = static_cast<size_t>(b.frames) * G;
+  hn::Mask<DF> all[kMaxLoad];
+  for (size_t i = 0; i < count; ++i) all[i] = hn::FirstN(df, G);
   for (int64_t j = 0; j < b.frames; ++j) {
-    const float* src = b.rows[j] + p;
-    hwy::Prefetch(src + 8 * G);  // many frames are many streams: help the hardware prefetcher
-    VF v;
-    if (b.scale) {
-      const VD scale = hn::Set(dd, b.scale[j]), offset = hn::Set(dd, b.offset[j]);
-      const VD lo = hn::Add(hn::Mul(hn::PromoteTo(dd, hn::LoadU(dh, src)), scale), offset);
-      const VD hi = hn::Add(hn::Mul(hn::PromoteTo(dd, hn::LoadU(dh, src + H)), scale), offset);
-      v = hn::Combine(df, demote(dh, hi), demote(dh, lo));
-    } else {
-      v = hn::LoadU(df, src);
+    const float* row = b.rows[j] + p;
+    hwy::Prefetch(row + 8 * G);  // many frames are many streams: help the hardware prefetcher
+    for (size_t i = 0; i < count; ++i) {
+      const float* src = row + i * G;
+      VF v;
+      if (b.scale) {
+        const VD scale = hn::Set(dd, b.scale[j]), offset = hn::Set(dd, b.offset[j]);
+        const VD lo = hn::Add(hn::Mul(hn::PromoteTo(dd, hn::LoadU(dh, src)), scale), offset);
+        const VD hi = hn::Add(hn::Mul(hn::PromoteTo(dd, hn::LoadU(dh, src + H)), scale), offset);
+        v = hn::Combine(df, demote(dh, hi), demote(dh, lo));
+      } else {
+        v = hn::LoadU(df, src);
+      }
+      v = hn::Add(v, hn::Zero(df));
+      all[i] = hn::And(all[i], hn::IsFinite(v));
+      hn::Store(v, df, X + i * group + static_cast<size_t>(j) * G);
     }
-    v = hn::Add(v, hn::Zero(df));
-    finite = hn::And(finite, hn::IsFinite(v));
-    hn::Store(v, df, X + static_cast<size_t>(j) * G);
   }
-  return hn::AllTrue(df, finite);
+  for (size_t i = 0; i < count; ++i) finite[i] = hn::AllTrue(df, all[i]);
 }
 
 // The sorting networks compare floats as int32 keys in the same order: on
@@ -548,13 +563,19 @@ HWY_INLINE VK turn_negatives(VK bits) {
 // Whether a sample whose bits were ORed into `bits` is negative.
 HWY_INLINE bool any_negative(VK bits) { return !hn::AllFalse(DK(), hn::Lt(bits, hn::Zero(DK()))); }
 
-// Sorts the N rows of a group, all lanes at once, in registers.
+HWY_INLINE void compare_exchange(VK& lo, VK& hi) {
+  const VK min = hn::Min(lo, hi);
+  hi = hn::Max(lo, hi);
+  lo = min;
+}
+
+// Sorts the N rows of a group, all lanes at once, in registers. (Not with
+// std::tie = std::make_tuple: GCC left the tuple assignment out of line
+// in sort_rows, a call per comparator.)
 template <int N, size_t... I>
 HWY_INLINE void apply_network(VK* v, std::index_sequence<I...>) {
   constexpr auto net = sorting_network<N>();
-  ((void)(std::tie(v[net[I].lo], v[net[I].hi]) =
-              std::make_tuple(hn::Min(v[net[I].lo], v[net[I].hi]), hn::Max(v[net[I].lo], v[net[I].hi]))),
-   ...);
+  (compare_exchange(v[net[I].lo], v[net[I].hi]), ...);
 }
 
 // Sorts the N rows in v (float bits; `sign`: all of them ORed).
@@ -678,10 +699,17 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
   const size_t un = static_cast<size_t>(n);
   const bool sorted = !rule.plain_sum();
   const bool keep_x = rule.combine == Combine::weighted_mean || block.frame_rejected || !sorted;
-  float* X = scratch.floats(2 * un * G);
-  // Loaded and sorted in one pass when X is not needed in frame order.
+  // Loaded and sorted in one pass when X is not needed in frame order and
+  // a group is a whole cache line.
   static constexpr auto load_sorted = load_sort_table(std::make_index_sequence<kRegisterRows>{});
-  const bool fused = sorted && !keep_x && !block.scale && n <= kRegisterRows;
+  const bool fused = sorted && !keep_x && !block.scale && n <= kRegisterRows && G >= kLineFloats;
+  // Else the groups of a line are loaded together (load_groups) into X, X +
+  // n * G, ...; S: sorted samples when X must stay in frame order.
+  const size_t per_load = std::min(kMaxLoad, std::max<size_t>(1, kLineFloats / G));
+  float* X = scratch.floats((per_load + 1) * un * G);
+  float* const S_apart = X + per_load * un * G;
+  bool finite[kMaxLoad];
+  size_t loaded = 0, next = 0;  // groups in X, the next one to take
   const std::vector<Comparator>* net = sorted && n > kRegisterRows ? &network_for(static_cast<int>(n)) : nullptr;
   double* K = scratch.doubles(4 * (un + 1) * H + 4 * G);
   // Outputs of a group that cannot go straight to the block: the last,
@@ -707,20 +735,32 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
       b.rows = tail_rows.data();
       at = 0;
     }
-    const bool all_finite = fused ? load_sorted[un - 1](b.rows, at, X, G) : load_group(b, at, G, X);
+    float* Xg = X;
+    bool all_finite;
+    if (fused) {
+      all_finite = load_sorted[un - 1](b.rows, at, X, G);
+    } else {
+      if (next == loaded) {  // whole groups of a line together, the partial one alone
+        loaded = width < G ? 1 : std::min<size_t>(per_load, static_cast<size_t>((block.pixels - p) / G));
+        load_groups(b, at, G, loaded, X, finite);
+        next = 0;
+      }
+      Xg = X + next * un * G;
+      all_finite = finite[next++];
+    }
     // A full group writes straight into the block, the last partial one
     // through local lanes.
     const bool direct = width == G;
     auto out = [&](auto* dst, auto* local) { return direct && dst ? dst + p : local; };
-    Group g{rule, b, n, G, H, X, X, K, all_finite, out(block.image, image),
+    Group g{rule, b, n, G, H, Xg, Xg, K, all_finite, out(block.image, image),
             out(block.count, count), out(block.low, low), out(block.high, high)};
     if (!sorted) {
       for (size_t half = 0; half < 2; ++half) HalfLanes(g, half).plain();
     } else {
       if (!fused || !all_finite) {
         // Sorting turns NaN into +inf: the counts need X as loaded then.
-        float* S = keep_x || !all_finite ? X + un * G : X;
-        if (S != X) std::memcpy(S, X, un * G * sizeof(float));
+        float* S = keep_x || !all_finite ? S_apart : Xg;
+        if (S != Xg) std::memcpy(S, Xg, un * G * sizeof(float));
         sort_group(S, n, G, all_finite, net);
         g.S = S;
       }
