@@ -45,7 +45,7 @@ Bounds sigma_clip(const PixelRule& r, const float* s, int64_t f0, int64_t f1, co
       const int64_t mid = a + m / 2;
       med = (m & 1) ? clamp_to(s[mid], q05, q95) : (clamp_to(s[mid - 1], q05, q95) + clamp_to(s[mid], q05, q95)) * 0.5;
     }
-    const double inv = 1.0 / md;  // one division for both moments: the slowest step in the SIMD loops
+    const double inv = 1.0 / md;  // one division for both moments (a division is slow; the SIMD loops do the same)
     const double e1 = s1 * inv;
     double var = s2 * inv - e1 * e1;
     if (var < 0) var = 0;

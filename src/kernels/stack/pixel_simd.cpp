@@ -510,13 +510,12 @@ void stack_group(const Group& g) {
 // the next group found its half of each line gone (measured on AVX2: 20% of
 // the time).
 constexpr size_t kLineFloats = 64 / sizeof(float);
+constexpr size_t kMaxLoad = 4;  // groups loaded together, at most (SSE4: 4 floats a vector)
 
 // Loads `count` neighbouring groups' samples (normalized, -0 as +0) into X,
 // X + n * G, ... (n rows of G floats each), and whether each group's are all
 // finite into finite[]. Each frame's samples for all of them are read at
 // once: see kLineFloats.
-constexpr size_t kMaxLoad = 4;
-
 void load_groups(const PixelBlock& b, int64_t p, size_t G, size_t count, float* X, bool* finite) {
   const DF df;
   const DD dd;
@@ -563,6 +562,7 @@ HWY_INLINE VK turn_negatives(VK bits) {
 // Whether a sample whose bits were ORed into `bits` is negative.
 HWY_INLINE bool any_negative(VK bits) { return !hn::AllFalse(DK(), hn::Lt(bits, hn::Zero(DK()))); }
 
+// One comparator of a network: the smaller key to `lo`, the larger to `hi`.
 HWY_INLINE void compare_exchange(VK& lo, VK& hi) {
   const VK min = hn::Min(lo, hi);
   hi = hn::Max(lo, hi);
