@@ -85,6 +85,11 @@ struct Group {
 // lane's sorted range [a, b) by counting, over the whole group at once, the
 // samples below and up to this iteration's bounds (count_within): no walk
 // from sample to sample, no chain of indexed loads.
+//
+// What stack_group calls is inlined into it (HWY_INLINE): then the halves'
+// state need not live in memory. Out of line, every call passed it through
+// the objects, and each iteration waited on reloading vectors it had just
+// stored (one core: AVX-512 38.5 -> 36.1 ms, AVX2 48.4 -> 43.4 ms).
 class HalfLanes {
  public:
   HalfLanes(const Group& g, size_t half)
@@ -96,7 +101,7 @@ class HalfLanes {
 
   // Finite ranges, the first centre c0 and the prefix sums; every lane with
   // at least 3 finite samples starts active.
-  void prepare() {
+  HWY_INLINE void prepare() {
     const VD zero = hn::Zero(dd_), one = hn::Set(dd_, 1.0);
     f0_ = zero;
     nf_ = count_;
@@ -123,10 +128,6 @@ class HalfLanes {
   bool any_active() const { return !hn::AllFalse(dd_, active_); }
 
   // This iteration's (winsorized) sigma-clipping bounds from [a, b).
-  // Inlined into the iteration loop, like count_within: called out of line,
-  // the halves' state went through memory on every call, and each iteration
-  // waited on reloading vectors it had just stored (one core: 4% of the time
-  // on AVX-512, 7% on AVX2).
   HWY_INLINE void clip_bounds(bool first) {
     const PixelRule& rule = g_.rule;
     const VD zero = hn::Zero(dd_), one = hn::Set(dd_, 1.0), half = hn::Set(dd_, 0.5);
@@ -179,7 +180,7 @@ class HalfLanes {
   }
 
   // numpy's quantiles of all finite samples.
-  void percentile_bounds() {
+  HWY_INLINE void percentile_bounds() {
     const PixelRule& rule = g_.rule;
     lo_ = hn::IfThenElse(active_, quantile(f0_, nf_, rule.percentile_low / 100.0), lo_);
     hi_ = hn::IfThenElse(active_, quantile(f0_, nf_, rule.percentile_high / 100.0), hi_);
@@ -209,7 +210,7 @@ class HalfLanes {
   }
 
   // Combines the kept samples [A, B) and stores this half's outputs.
-  void finish() {
+  HWY_INLINE void finish() {
     const PixelRule& rule = g_.rule;
     const VD zero = hn::Zero(dd_), one = hn::Set(dd_, 1.0);
     const MD undefined = hn::Or(hn::IsNaN(lo_), hn::IsNaN(hi_));
@@ -337,7 +338,7 @@ class HalfLanes {
   }
 
   // K1/K2 over [f0, f1]: sums of d = s - c0 and d^2 outward from m0 = f0 + nf/2.
-  void build_prefix() {
+  HWY_INLINE void build_prefix() {
     const VD zero = hn::Zero(dd_), f0 = f0_, f1 = f1_, c0 = c0_;
     const VD m0 = hn::Add(f0, hn::Floor(hn::Mul(hn::Sub(f1, f0), hn::Set(dd_, 0.5))));
     double* k1 = k1_;
@@ -393,7 +394,7 @@ class HalfLanes {
   }
 
   // Weighted sums and per-frame rejections, in frame order.
-  void frame_pass(VD lo, VD hi, VD& wsum, VD& wx) const {
+  HWY_INLINE void frame_pass(VD lo, VD hi, VD& wsum, VD& wx) const {
     const PixelBlock& b = g_.block;
     const bool weighted = g_.rule.combine == Combine::weighted_mean;
     for (int64_t j = 0; j < g_.n; ++j) {
@@ -480,30 +481,32 @@ HWY_INLINE void count_within(const Group& g, const VD* lo, const VD* hi, VD* bel
   for (size_t h = 0; h < 2; ++h) upto[h] = hn::Sub(n, above[h]);
 }
 
+// Applies each half's last bounds to its lanes.
+HWY_INLINE void apply_bounds(const Group& g, HalfLanes* half) {
+  VD lo[2], hi[2], below[2], upto[2];
+  for (size_t h = 0; h < 2; ++h) {
+    lo[h] = half[h].lower_for_count();
+    hi[h] = half[h].upper_for_count();
+  }
+  count_within(g, lo, hi, below, upto);
+  for (size_t h = 0; h < 2; ++h) half[h].narrow(below[h], upto[h]);
+}
+
 // Rejection and combine of one group, both halves in step.
 void stack_group(const Group& g) {
   HalfLanes half[2] = {HalfLanes(g, 0), HalfLanes(g, 1)};
-  auto apply_bounds = [&] {
-    VD lo[2], hi[2], below[2], upto[2];
-    for (size_t h = 0; h < 2; ++h) {
-      lo[h] = half[h].lower_for_count();
-      hi[h] = half[h].upper_for_count();
-    }
-    count_within(g, lo, hi, below, upto);
-    for (size_t h = 0; h < 2; ++h) half[h].narrow(below[h], upto[h]);
-  };
   for (HalfLanes& h : half) h.prepare();
   const PixelRule& rule = g.rule;
   if (rule.reject == Reject::sigma_clip || rule.reject == Reject::winsorized) {
     for (int it = 0; half[0].any_active() || half[1].any_active();) {
       for (HalfLanes& h : half)
         if (h.any_active()) h.clip_bounds(it == 0);  // else its results would all be dropped
-      apply_bounds();
+      apply_bounds(g, half);
       if (++it == rule.max_iters) break;
     }
   } else if (rule.reject == Reject::percentile) {
     for (HalfLanes& h : half) h.percentile_bounds();
-    apply_bounds();
+    apply_bounds(g, half);
   }
   for (HalfLanes& h : half) h.finish();
 }
