@@ -163,8 +163,8 @@ class HalfLanes {
       const VD vl = hn::Min(hn::Max(at(hn::Sub(upper, one)), q05), q95);
       med = hn::IfThenElse(odd, vh, hn::Mul(hn::Add(vl, vh), half));
     }
-    // One division for both moments (as pixel_rule.cpp): the first range of
-    // a group without NaN or inf has n samples in every lane, and none.
+    // One division for both moments (as pixel_rule.cpp); none for the first
+    // range of a group without NaN or inf: n samples in every lane.
     const VD inv = first && g_.all_finite ? hn::Set(dd_, 1.0 / static_cast<double>(g_.n)) : hn::Div(one, m);
     const VD e1 = hn::Mul(s1, inv);
     VD var = hn::Sub(hn::Mul(s2, inv), hn::Mul(e1, e1));
@@ -616,7 +616,7 @@ HWY_NOINLINE void sort_rows(float* S, size_t G) {
   for (int j = 0; j < N; ++j) hn::Store(hn::BitCast(df, v[j]), df, S + static_cast<size_t>(j) * G);
 }
 
-// load_group and sort_rows in one pass for frames without normalization:
+// load_groups (one group) and sort_rows in one pass for frames without normalization:
 // the samples go from the frames to the registers and, sorted, to S once
 // (-0 as +0). When one is not finite, S gets them as loaded and the result is
 // false: the caller sorts them the general way.
