@@ -3,6 +3,8 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <utility>
@@ -13,7 +15,7 @@
 namespace plx::cli {
 
 struct BenchOptions {
-  int reps = 5;             // best of this many, alternating with the peer
+  int reps = 5;             // best of at least this many (best_time)
   bool quick = false;       // small sizes: checks the suite works (CI), not its speed
   bool sigma_only = false;  // stack suite: the sigma clip alone (a child run with a forced SIMD target)
   int gemm_first_call = -1;      // gemm suite: only the first product on this device (a child run)
@@ -37,6 +39,26 @@ struct PeerFile {
 nlohmann::json run_python_peer(const std::string& suite, const std::string& modules, const std::string& script,
                                const std::vector<PeerFile>& files, const std::vector<std::string>& args);
 std::string read_all(FILE* pipe);
+
+// The best time of `run()`: at least `reps` runs and, unless quick, as many
+// more as fit in a second (at most 100). On a shared two-core machine a 20 ms
+// run varies by a third from one run to the next (best of 5: 18-27 ms; best of
+// 25: 18.1-18.4 ms); the best of many is its time without interference. The
+// caller makes a warm-up run first.
+template <class F>
+double best_time(const BenchOptions& opt, F&& run) {
+  using Clock = std::chrono::steady_clock;
+  const double box_s = opt.quick ? 0.0 : 1.0;
+  const auto begin = Clock::now();
+  double best = 1e300;
+  for (int i = 0; i < 100; ++i) {
+    if (i >= opt.reps && std::chrono::duration<double>(Clock::now() - begin).count() >= box_s) break;
+    const auto start = Clock::now();
+    run();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  return best;
+}
 
 // The largest |b - a| / |a| over the finite values of a (an OpenCL result b
 // against the CPU's a).
