@@ -118,7 +118,9 @@ Command add_bench_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("bench", "Benchmarks against a peer measured in the same run");
   cmd->add_option("--suite", f->suite, "Which suite: exec, device, stack, coadd or gemm")
       ->check(CLI::IsMember({"exec", "device", "stack", "coadd", "gemm"}));
-  cmd->add_option("--reps", f->options.reps, "Repetitions (best of)")->check(CLI::Range(1, 1000));
+  cmd->add_option("--reps", f->options.reps,
+                  "Runs per timing, best of (stack, coadd: at least; short runs repeat for a second)")
+      ->check(CLI::Range(1, 1000));
   cmd->add_flag("--quick", f->options.quick, "Small sizes: check the suite runs, not its speed");
   cmd->add_flag("--sigma-only", f->options.sigma_only, "Stack suite: time the sigma clip only")->group("");
   cmd->add_option("--gemm-first-call", f->options.gemm_first_call, "GEMM suite: first product on a device only")
