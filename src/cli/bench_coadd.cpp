@@ -124,7 +124,7 @@ our_fp = np.fromfile(d + "/footprint.f32", np.float32).reshape(out_h, out_w)
 def coadd():
     return reproject_and_coadd([(data[i], headers[i]) for i in range(n)], headers[n], shape_out=(out_h, out_w),
                                reproject_function=reproject_interp, combine_function="mean")
-ref, fp = coadd()  # a warm-up, as ours get: the first call takes 5.0 s here, the next ones 3.8-4.4 s
+ref, fp = coadd()  # a warm-up, as ours get: the first call takes 5.0 s here, the next ones 3.1-4.4 s
 best = 1e300
 for _ in range(reps):
     t = time.perf_counter()
