@@ -1375,7 +1375,7 @@ TEST(FrameStats, Errors) {
   expect_error(frame_params(rt->run_env(), Planes{15, 13, {ref, ref, nan}}.view(), policy, settings()),
                Code::invalid_argument, {"frame 2", "no finite"});
   expect_error(frame_params(rt->run_env(), Planes{15, 13, {nan, ref}}.view(), policy, settings()),
-               Code::invalid_argument, {"reference", "frame 0", "reference_frame"});
+               Code::invalid_argument, {"reference", "frame 0 (counting from 0)", "another reference frame"});
   policy.normalize = Normalize::linear_fit;
   expect_error(frame_params(rt->run_env(), Planes{15, 13, {ref, constant}}.view(), policy, settings()),
                Code::invalid_argument, {"frame 1", "constant"});

@@ -113,8 +113,10 @@ Result<FrameParams> frame_params(const RunEnv& env, const Frames& f, const Frame
 
   const bool want_mad = policy.weights == Weights::noise;
   const bool fit = policy.normalize == Normalize::linear_fit;
+  // Indices as the API counts them, said so: a CLI's user counts from 1.
   auto frame_name = [&](int64_t j, int c) {
-    return f.channels > 1 ? cat("frame ", j, " channel ", c) : cat("frame ", j);
+    return f.channels > 1 ? cat("frame ", j, " channel ", c, " (counting from 0)")
+                          : cat("frame ", j, " (counting from 0)");
   };
 
   // The reference frame first: its medians (and planes, for a fit).
@@ -129,7 +131,7 @@ Result<FrameParams> frame_params(const RunEnv& env, const Frames& f, const Frame
     ref_median[static_cast<size_t>(c)] = median_of_finite(plane);
     if (std::isnan(ref_median[static_cast<size_t>(c)]))
       return make_error(Code::invalid_argument, settings.name, ": the reference ", frame_name(policy.reference, c),
-                        " has no finite pixel: choose another reference_frame");
+                        " has no finite pixel: choose another reference frame");
   }
 
   std::mutex mutex;
