@@ -529,7 +529,8 @@ def stack_plan(frames: FramesLike, *, runtime: Optional[Runtime] = None, shape: 
     return Plan(plan, name or "stack")
 
 
-def sigma_clipped_mean(cube: Any, axis: Optional[int] = 0, sigma: float = 3, sigma_lower: Optional[float] = None,
+def sigma_clipped_mean(cube: Any, axis: Union[None, int, Tuple[int, ...]] = 0, sigma: float = 3,
+                       sigma_lower: Optional[float] = None,
                        sigma_upper: Optional[float] = None, maxiters: Optional[int] = 5,
                        runtime: Optional[Runtime] = None) -> Union[np.ndarray, np.float32]:
     """The mean along ``axis`` of the samples that survive sigma clipping, as
@@ -544,10 +545,12 @@ def sigma_clipped_mean(cube: Any, axis: Optional[int] = 0, sigma: float = 3, sig
     precision; and where fewer than 3 samples are finite nothing is clipped (astropy may still clip one of two).
 
     :param cube: an array-like of real numbers (masked samples of a masked array count as missing), ndim >= 1.
-    :param axis: the axis to clip and average along (any, negative allowed; moved first, copying as needed); None
-        flattens the cube.
-    :param sigma_lower: the lower bound in standard deviations; None = ``sigma``.
-    :param sigma_upper: the upper bound; None = ``sigma``.
+    :param axis: the axis to clip and average along (any, negative allowed; moved first, copying as needed), a
+        tuple of axes (their samples pooled, as astropy does), or None: the whole cube.
+    :param sigma_lower: the lower bound in standard deviations; None or 0 = ``sigma`` (astropy's ``sigma_lower or
+        sigma``).
+    :param sigma_upper: the upper bound; None or 0 = ``sigma``.
+    :param maxiters: clipping iterations at most; None or 0 = until nothing changes (astropy's ``maxiters or inf``).
     :param runtime: the :class:`Runtime`; None = :func:`default_runtime`.
     :returns: float32, of the cube's shape without ``axis``; a np.float32 scalar for a 1-D cube or axis=None.
     """
@@ -555,19 +558,26 @@ def sigma_clipped_mean(cube: Any, axis: Optional[int] = 0, sigma: float = 3, sig
     if data.ndim < 1:
         raise InvalidArgumentError("cube is 0-dimensional: give at least one axis of samples")
     if axis is None:
-        data, axis = data.reshape(-1), 0
-    axis = operator.index(axis)
-    if not -data.ndim <= axis < data.ndim:
-        raise InvalidArgumentError(f"axis {axis} is out of range for a cube of {data.ndim} dimension(s)")
-    samples = np.moveaxis(data, axis, 0)
-    rest = samples.shape[1:]
+        axis = tuple(range(data.ndim))
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    axes = tuple(operator.index(a) for a in axes)
+    for a in axes:
+        if not -data.ndim <= a < data.ndim:
+            raise InvalidArgumentError(f"axis {a} is out of range for a cube of {data.ndim} dimension(s)")
+    axes = tuple(a % data.ndim for a in axes)
+    if not axes or len(set(axes)) != len(axes):
+        raise InvalidArgumentError(f"axis {axis!r}: give one or more distinct axes")
+    # The clipped axes first, pooled into one axis of samples.
+    moved = np.moveaxis(data, axes, tuple(range(len(axes))))
+    rest = moved.shape[len(axes):]
+    samples = moved.reshape((math.prod(moved.shape[:len(axes)]),) + rest)
     # Rows of pixels: the last axis is a row (the library vectorises along rows), the others are rows.
     h, w = (math.prod(rest[:-1]), rest[-1]) if rest else (1, 1)
     if samples.shape[0] == 0 or h * w == 0:
-        raise InvalidArgumentError(f"cube of shape {data.shape} has no samples along axis {axis} or no positions")
+        raise InvalidArgumentError(f"cube of shape {data.shape} has no samples along axis {axis!r} or no positions")
     result = stack(samples.reshape(samples.shape[0], h, w), runtime=runtime, reject="sigma_clip",
-                   sigma_low=sigma if sigma_lower is None else sigma_lower,
-                   sigma_high=sigma if sigma_upper is None else sigma_upper, max_iters=maxiters, centre="median",
+                   sigma_low=sigma_lower or sigma, sigma_high=sigma_upper or sigma, max_iters=maxiters or None,
+                   centre="median",
                    return_count=False, name="sigma_clipped_mean")
     image = result.image.reshape(rest)
     return image[()] if not rest else image

@@ -830,6 +830,24 @@ def test_sigma_clipped_mean_shapes_and_options(srt):
     assert np.isnan(everything_missing).all() and everything_missing.shape == (3,)
     with pytest.raises(parallax.InvalidArgumentError, match="axis 3"):
         parallax.sigma_clipped_mean(np.zeros((2, 3, 4)), axis=3, runtime=srt)
+    with pytest.raises(parallax.InvalidArgumentError, match="distinct axes"):
+        parallax.sigma_clipped_mean(np.zeros((2, 3, 4)), axis=(1, -2), runtime=srt)
+
+
+def test_sigma_clipped_mean_takes_astropys_arguments(srt):
+    """Axis tuples pool their samples; sigma_lower=0 and maxiters=0 mean what astropy's `or` makes them mean
+    (sigma, and until nothing changes)."""
+    cube = nasty_cube(np.random.default_rng(25), 7, 5, 9)
+    for kwargs in (dict(axis=(0, 2)), dict(axis=(2, 0), sigma=2.0), dict(axis=0, sigma=2.0, sigma_lower=0),
+                   dict(axis=0, maxiters=0), dict(axis=(0, 1, 2))):
+        got = parallax.sigma_clipped_mean(cube, runtime=srt, **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = astropy_stats.sigma_clip(cube.astype(np.float64), cenfunc="median", stdfunc="std",
+                                           **kwargs).mean(axis=kwargs["axis"])
+        raw = np.ma.filled(raw, np.nan)
+        assert np.shape(got) == np.shape(raw), kwargs
+        np.testing.assert_allclose(np.asarray(got, np.float64), raw, rtol=MEAN_RTOL, err_msg=str(kwargs))
 
 
 # ---------------------------------------------------------------------------------------------------------------
