@@ -144,7 +144,7 @@ Command add_bench_command(CLI::App& app) {
                             : suite == "gemm"  ? bench_gemm(runtime.get(), f->options)
                                                : bench_exec(runtime.get(), f->options);
     if (f->runtime.json)
-      std::cout << result.dump(2) << "\n";
+      std::cout << json_text(result) << "\n";
     else if (suite == "device")
       print_device(result);
     else if (suite == "stack")

@@ -415,7 +415,7 @@ int run_coadd(CoaddFlags& f) {
         {"write_s", write_s},
         {"total_s", total_s},
         {"outputs", {{"image", f.output}, {"footprint", f.footprint.empty() ? json(nullptr) : json(f.footprint)}}}};
-    std::cout << doc.dump(2) << "\n";
+    std::cout << json_text(doc) << "\n";
     return 0;
   }
   auto row = [](const char* key, const std::string& value) {

@@ -71,7 +71,7 @@ Command add_info_command(CLI::App& app) {
     Runtime runtime(*flags);
     json doc = runtime.describe();
     if (flags->json)
-      std::cout << doc.dump(2) << "\n";
+      std::cout << json_text(doc) << "\n";
     else
       print_info(doc);
     return 0;

@@ -82,17 +82,17 @@ Command add_plan_command(CLI::App& app) {
       ->check(CLI::IsMember({"cpu", "memory", "io", "gpu", "mixed"}));
   cmd->add_option("--items", f->items, "Number of items (frames, tiles, tasks)")
       ->required()
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   cmd->add_option("--bytes-per-item", f->bytes_per_item, "Input bytes of one item (e.g. 24883200 or 23.7MiB)")
       ->required()
       ->transform(size_validator());
-  cmd->add_option("--rows", f->rows, "Rows of one item (image height)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--rows", f->rows, "Rows of one item (image height)")->check(at_least(0));
   cmd->add_option("--bytes-per-row", f->bytes_per_row, "Bytes of one row of one item")->transform(size_validator());
   cmd->add_option("--working-set", f->working_set, "Bytes in memory per input byte while working (>= 1)");
   cmd->add_option("--per-worker-bytes", f->per_worker_bytes, "Fixed scratch bytes per worker")
       ->transform(size_validator());
   cmd->add_option("--max-workers", f->max_workers, "Most workers the work can use (0 = no cap)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--layout", f->layout,
                   "items: items are independent; across: each output row needs that row of every item (stacking)")
       ->check(CLI::IsMember({"items", "across"}));
@@ -119,7 +119,7 @@ Command add_plan_command(CLI::App& app) {
     Plan plan(runtime.get(), w);
     json doc = plan.describe();
     if (f->runtime.json)
-      std::cout << doc.dump(2) << "\n";
+      std::cout << json_text(doc) << "\n";
     else
       print_plan(doc, runtime.describe());
     return 0;

@@ -87,6 +87,8 @@ std::vector<std::pair<int, std::string>> read_lines(const std::string& path, con
   std::vector<std::pair<int, std::string>> lines;
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
+    // A UTF-8 byte order mark (Windows editors write one) is not part of the first path.
+    if (number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
     line = trim(line);
     if (!line.empty() && line[0] != '#') lines.emplace_back(number, line);
   }
@@ -127,19 +129,6 @@ std::vector<double> read_weights(const std::string& path, int64_t frames) {
         path, "give one weight per frame, in the order of the frames"};
   if (!(total > 0)) throw FileError{"every weight is 0", path, "at least one frame must weigh something"};
   return weights;
-}
-
-// CLI11's ranges print doubles with all their digits: a plain message instead.
-CLI::Validator at_least(double lowest) {
-  return CLI::Validator(
-      [lowest](std::string& text) -> std::string {
-        char* end = nullptr;
-        const double v = std::strtod(text.c_str(), &end);
-        if (end == text.c_str() || *end != '\0' || !std::isfinite(v) || v < lowest)
-          return "must be a number >= " + number(lowest) + ", got '" + text + "'";
-        return {};
-      },
-      "NUMBER >= " + number(lowest), "at_least");
 }
 
 // ---- the command -----------------------------------------------------------------
@@ -207,6 +196,13 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
     throw FileError{
         "--reference " + std::to_string(f.reference) + " is not a frame (1 to " + std::to_string(paths.size()) + ")",
         "", "give the number of the reference frame, counting from 1"};
+  const int64_t minmax = static_cast<int64_t>(f.minmax_low) + f.minmax_high;
+  if (f.reject == "minmax" && minmax >= static_cast<int64_t>(paths.size()))
+    throw FileError{"--minmax-low " + std::to_string(f.minmax_low) + " and --minmax-high " +
+                        std::to_string(f.minmax_high) + " reject " + std::to_string(minmax) +
+                        " samples of each pixel, but there are " + std::to_string(paths.size()) +
+                        " frames: nothing would be rejected anywhere",
+                    "", "reject fewer, leaving at least one sample"};
   std::vector<double> weights;
   if (given_weights) weights = read_weights(f.weights, static_cast<int64_t>(paths.size()));
 
@@ -270,20 +266,21 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
     if (planned != PLX_OK) throw Failure{planned, std::string("cannot stack: ") + plx_last_error_message()};
   }
 
-  // The outputs, created before the work so that an unwritable place fails now.
+  // The outputs' files, created before the work so that an unwritable place
+  // fails now; their headers (the first frame's, read now too) are written
+  // with the pixels.
   auto t_write = Clock::now();
-  fits::OutputFile image_out(f.output);
-  image_out.copy_header(source.first_path(), source.first_hdu(), FLOAT_IMG, shape, true);
-  std::unique_ptr<fits::OutputFile> count_out, low_out, high_out;
-  if (!f.count.empty()) {
-    count_out = std::make_unique<fits::OutputFile>(f.count);
-    count_out->copy_header(source.first_path(), source.first_hdu(), LONG_IMG, shape, false);
+  std::string header;
+  {
+    fits::File first = fits::open_read(source.first_path());
+    header = fits::image_header_text(first, source.first_hdu());
   }
+  fits::OutputFile image_out(f.output);
+  std::unique_ptr<fits::OutputFile> count_out, low_out, high_out;
+  if (!f.count.empty()) count_out = std::make_unique<fits::OutputFile>(f.count);
   if (!rejected_low.empty()) {
     low_out = std::make_unique<fits::OutputFile>(rejected_low);
-    low_out->copy_header(source.first_path(), source.first_hdu(), LONG_IMG, shape, false);
     high_out = std::make_unique<fits::OutputFile>(rejected_high);
-    high_out->copy_header(source.first_path(), source.first_hdu(), LONG_IMG, shape, false);
   }
   double write_s = seconds(t_write);
   check_interrupt();
@@ -328,27 +325,23 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
       "rejected " + grouped(result.rejected) + " of " + grouped(non_missing) + " samples (" +
           percent(static_cast<double>(result.rejected), static_cast<double>(non_missing)) + "), " +
           grouped(result.missing) + " missing"};
-  auto finish = [&](fits::OutputFile& out, const std::string& what) {
+  // One output: the first frame's header, HISTORY (`what` first, for a map),
+  // the pixels; closed and on disk, not yet renamed.
+  auto write = [&](fits::OutputFile& out, const std::string& what, const auto& values) {
+    const bool image = what.empty();
+    out.copy_header(header, image ? FLOAT_IMG : LONG_IMG, shape, image);
     std::vector<std::string> lines = history;
-    if (!what.empty()) lines.insert(lines.begin(), what);
+    if (!image) lines.insert(lines.begin(), what);
     out.add_history(lines);
     out.set_key("NCOMBINE", source.frames(), "frames stacked");
+    out.write_pixels(values.data(), static_cast<int64_t>(pixels));
+    out.finish();
   };
-  finish(image_out, "");
-  image_out.write_pixels(image.data(), static_cast<int64_t>(pixels));
-  image_out.finish();
-  if (count_out) {
-    finish(*count_out, "Samples combined per pixel, from:");
-    count_out->write_pixels(count.data(), static_cast<int64_t>(pixels));
-    count_out->finish();
-  }
+  write(image_out, "", image);
+  if (count_out) write(*count_out, "Samples combined per pixel, from:", count);
   if (low_out) {
-    finish(*low_out, "Samples rejected below per pixel (-inf included), from:");
-    low_out->write_pixels(low.data(), static_cast<int64_t>(pixels));
-    low_out->finish();
-    finish(*high_out, "Samples rejected above per pixel (+inf included), from:");
-    high_out->write_pixels(high.data(), static_cast<int64_t>(pixels));
-    high_out->finish();
+    write(*low_out, "Samples rejected below per pixel (-inf included), from:", low);
+    write(*high_out, "Samples rejected above per pixel (+inf included), from:", high);
   }
   check_interrupt();
   for (fits::OutputFile* out : {count_out.get(), low_out.get(), high_out.get(), &image_out})
@@ -425,7 +418,7 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
       doc["rejected_low"] = low_total;
       doc["rejected_high"] = high_total;
     }
-    std::cout << doc.dump(2) << "\n";
+    std::cout << json_text(doc) << "\n";
     return 0;
   }
   auto row = [](const char* key, const std::string& value) {
@@ -515,11 +508,13 @@ a terminal (not with --json).)");
   cmd->add_option("--percentile-high", f->percentile_high, "Percentile rejection: keep samples below this percentile")
       ->check(CLI::Range(0.0, 100.0))
       ->capture_default_str();
-  cmd->add_option("--minmax-low", f->minmax_low, "Min/max rejection: lowest samples rejected per pixel")
-      ->check(CLI::NonNegativeNumber)
+  cmd->add_option("--minmax-low", f->minmax_low,
+                  "Min/max rejection: lowest samples rejected per pixel (none where they and the highest would "
+                  "leave no sample)")
+      ->check(at_least(0))
       ->capture_default_str();
   cmd->add_option("--minmax-high", f->minmax_high, "Min/max rejection: highest samples rejected per pixel")
-      ->check(CLI::NonNegativeNumber)
+      ->check(at_least(0))
       ->capture_default_str();
   cmd->add_option("--weights", f->weights,
                   "Frame weights for wmean: none, noise (1 / sigma^2 from each frame's MAD) or a FILE of numbers")
@@ -530,7 +525,7 @@ a terminal (not with --json).)");
       ->check(CLI::IsMember(keys(kNormalize)))
       ->capture_default_str();
   cmd->add_option("--reference", f->reference, "Reference frame of --normalize, counting from 1")
-      ->check(CLI::PositiveNumber)
+      ->check(at_least(1))
       ->capture_default_str();
   cmd->add_option("--count", f->count, "Also write the count of samples combined per pixel (FITS, int32)")
       ->type_name("COUNT.fits");
@@ -539,7 +534,7 @@ a terminal (not with --json).)");
   cmd->add_flag("--overwrite", f->overwrite, "Replace outputs that exist");
   cmd->add_option("--max-open-files", f->max_open_files,
                   "Most input files open at once (default: from RLIMIT_NOFILE, at most 512)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   add_runtime_flags(*cmd, f->runtime);
   return [cmd, f]() -> int {
     if (!cmd->parsed()) return -1;

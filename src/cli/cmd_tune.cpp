@@ -91,7 +91,7 @@ Command add_tune_command(CLI::App& app) {
                       r.upload_gbps, r.seconds, r.path);
       }
     }
-    if (f->runtime.json) std::cout << nlohmann::json{{"tuned", out}}.dump(2) << "\n";
+    if (f->runtime.json) std::cout << json_text(nlohmann::json{{"tuned", out}}) << "\n";
     return 0;
   };
 }

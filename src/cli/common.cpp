@@ -162,4 +162,20 @@ std::string grouped(int64_t v) {
   return out;
 }
 
+CLI::Validator at_least(double lowest) {
+  return CLI::Validator(
+      [lowest](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (end == text.c_str() || *end != '\0' || !std::isfinite(v) || v < lowest)
+          return "must be a number >= " + number(lowest) + ", got '" + text + "'";
+        return {};
+      },
+      "NUMBER >= " + number(lowest), "at_least");
+}
+
+std::string json_text(const nlohmann::json& doc) {
+  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace plx::cli

@@ -80,6 +80,14 @@ std::vector<std::string> keys(const Map& map) {
   return out;
 }
 
+// A validator for numbers >= lowest with a plain message ("must be a number
+// >= 1, got '0'"): CLI11's ranges print doubles with all their digits.
+CLI::Validator at_least(double lowest);
+
+// The document as --json prints it (indented); bytes that are not UTF-8 (a
+// file name in another encoding) become U+FFFD instead of failing the dump.
+std::string json_text(const nlohmann::json& doc);
+
 // Numbers for summaries and HISTORY: "0.25" (shortest, as a stream prints
 // it), "12.5%" (3 significant digits of part / whole), "3.14" (fixed
 // digits), "1,234,567" (thousands grouped).

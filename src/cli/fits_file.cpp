@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <optional>
+#include <set>
 
 namespace plx::cli {
 
@@ -95,6 +98,34 @@ std::string hdu_kind(File& file, int type) {
 
 namespace {
 
+std::string where_text(int hdu) { return hdu == 1 ? "the primary image" : "the image in HDU " + std::to_string(hdu); }
+
+// Throws FileError when the file ends before the data its header promises:
+// found while checking the inputs, not as a failed read midway through a
+// stack (cfitsio reads a truncated data unit's pixels as an error only when
+// it gets there). For a tile-compressed image, whose data unit is a table,
+// at least the data unit's last 2880-byte block must have begun.
+void check_data_present(File& file, int hdu, int bitpix, int naxis, const LONGLONG* naxes) {
+  int status = 0;
+  LONGLONG header_start = 0, data_start = 0, data_end = 0;
+  fits_get_hduaddrll(file.get(), &header_start, &data_start, &data_end, &status);
+  check(status, "cannot locate the data of HDU " + std::to_string(hdu), file.path());
+  LONGLONG needed = data_end > data_start ? data_end - 2879 : data_start;
+  if (!fits_is_compressed_image(file.get(), &status)) {
+    LONGLONG bytes = std::abs(bitpix) / 8;
+    for (int i = 0; i < naxis; ++i)
+      if (__builtin_mul_overflow(bytes, naxes[i], &bytes)) bytes = std::numeric_limits<LONGLONG>::max() - data_start;
+    needed = data_start + bytes;
+  }
+  // The size of what cfitsio reads: the file, or its decompressed copy in
+  // memory for a gzip-compressed one.
+  const LONGLONG size = file.get()->Fptr->filesize;
+  if (size < needed)
+    throw FileError{"the file is truncated: " + where_text(hdu) + " needs " + std::to_string(needed) +
+                        " bytes up to the end of its pixels, the file has " + std::to_string(size),
+                    file.path(), "copy or download it again"};
+}
+
 // The first HDU holding an image with pixels, made current, with its axes;
 // throws FileError when there is none.
 ImageInfo find_pixels(File& file, std::vector<int64_t>& axes) {
@@ -119,6 +150,7 @@ ImageInfo find_pixels(File& file, std::vector<int64_t>& axes) {
         info.hdu = hdu;
         fits_get_img_type(file.get(), &info.bitpix, &status);
         check(status, "cannot read BITPIX of HDU " + std::to_string(hdu), file.path());
+        check_data_present(file, hdu, info.bitpix, naxis, naxes);
         info.shape.naxis = naxis;
         axes.assign(naxes, naxes + std::min(naxis, 9));
         return info;
@@ -128,8 +160,6 @@ ImageInfo find_pixels(File& file, std::vector<int64_t>& axes) {
   }
   throw FileError{"no image in the file (" + seen + ")", file.path(), "give FITS files that hold an image"};
 }
-
-std::string where_text(int hdu) { return hdu == 1 ? "the primary image" : "the image in HDU " + std::to_string(hdu); }
 
 std::string dims_text(const std::vector<int64_t>& axes) {
   std::string dims;
@@ -182,21 +212,95 @@ std::vector<float> read_pixels(File& file, const ImageShape& shape) {
   return pixels;
 }
 
-std::string header_text(File& file) {
+namespace {
+
+// fits_hdr2str's cards of `file`'s current HDU; throws FileError{what, path}.
+std::string cards_of(fitsfile* file, const std::string& path, const std::string& what) {
   char* text = nullptr;
   int status = 0, keys = 0;
-  // A tile-compressed image's header as the image it holds, not its table.
-  if (fits_is_compressed_image(file.get(), &status))
-    fits_convert_hdr2str(file.get(), 0, nullptr, 0, &text, &keys, &status);
-  else
-    fits_hdr2str(file.get(), 0, nullptr, 0, &text, &keys, &status);
+  fits_hdr2str(file, 0, nullptr, 0, &text, &keys, &status);
   std::string header = text && status == 0 ? std::string(text) : std::string();
   if (text) {
     int ignored = 0;
     fits_free_memory(text, &ignored);
   }
-  check(status, "cannot read the header", file.path(), "the file may be truncated or not FITS");
+  check(status, what, path, "the file may be truncated or not FITS");
   return header;
+}
+
+// A tile-compressed image's header as the image it holds. Not through
+// fits_convert_hdr2str: it decompresses the header into an empty memory file,
+// and where the table's header has BSCALE/BZERO before the compression
+// keywords (astropy's unsigned 16-bit images) they come out first, before
+// XTENSION, and the header cannot be read back ("1st key not SIMPLE or
+// XTENSION"). Behind an empty primary HDU it can.
+std::string decompressed_cards(File& file) {
+  fitsfile* memory = nullptr;
+  int status = 0;
+  fits_create_file(&memory, "mem://", &status);
+  fits_create_img(memory, BYTE_IMG, 0, nullptr, &status);
+  fits_img_decompress_header(file.get(), memory, &status);
+  std::string header;
+  std::optional<FileError> failure;
+  if (status == 0) {
+    try {
+      header = cards_of(memory, file.path(), "cannot read the compressed image's header");
+    } catch (const FileError& e) {
+      failure = e;
+    }
+  }
+  int ignored = 0;
+  if (memory) fits_close_file(memory, &ignored);
+  check(status, "cannot read the compressed image's header", file.path(), "the file may be truncated or not FITS");
+  if (failure) throw *failure;
+  return header;
+}
+
+}  // namespace
+
+std::string header_text(File& file) {
+  int status = 0;
+  if (fits_is_compressed_image(file.get(), &status)) return decompressed_cards(file);
+  return cards_of(file.get(), file.path(), "cannot read the header");
+}
+
+namespace {
+
+std::string card_key(const std::string& card) {
+  std::string key = card.substr(0, 8);
+  key.erase(key.find_last_not_of(' ') + 1);
+  return key;
+}
+
+}  // namespace
+
+std::string image_header_text(File& file, int hdu) {
+  int status = 0, type = 0;
+  fits_movabs_hdu(file.get(), hdu, &type, &status);
+  check(status, "cannot read the header of HDU " + std::to_string(hdu), file.path());
+  const std::string own = header_text(file);
+  if (hdu == 1) return own;
+  int inherit = 1;
+  fits_read_key_log(file.get(), "INHERIT", &inherit, nullptr, &status);
+  if (status == KEY_NO_EXIST || status == VALUE_UNDEFINED) status = 0, inherit = 1;
+  if (status != 0 || !inherit) return own;  // INHERIT = F (or unreadable): the primary's keywords are not its
+  std::set<std::string> keys;
+  for (size_t at = 0; at + 80 <= own.size(); at += 80) keys.insert(card_key(own.substr(at, 80)));
+  fits_movabs_hdu(file.get(), 1, &type, &status);
+  check(status, "cannot read the primary header", file.path());
+  const std::string primary = header_text(file);
+  fits_movabs_hdu(file.get(), hdu, &type, &status);
+  check(status, "cannot read the header of HDU " + std::to_string(hdu), file.path());
+  std::string merged;
+  for (size_t at = 0; at + 80 <= primary.size(); at += 80) {
+    const std::string card = primary.substr(at, 80);
+    const std::string key = card_key(card);
+    static const std::set<std::string> own_only = {"SIMPLE", "BITPIX", "EXTEND", "NAXIS", "END"};
+    if (own_only.count(key) || key.rfind("NAXIS", 0) == 0) continue;
+    const bool repeatable = key.empty() || key == "COMMENT" || key == "HISTORY";
+    if (repeatable || !keys.count(key)) merged += card;
+  }
+  return merged + own;
 }
 
 File create(const std::string& path) {

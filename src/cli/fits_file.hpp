@@ -92,6 +92,12 @@ std::vector<float> read_pixels(File& file, const ImageShape& shape);
 // FileError.
 std::string header_text(File& file);
 
+// The header of the image in `hdu`, as header_text, made current. An image in
+// an extension also gets the keywords of the primary header it lacks
+// (TELESCOP, DATE-OBS...: FITS's INHERIT convention), first, unless it says
+// INHERIT = F. Throws FileError.
+std::string image_header_text(File& file, int hdu);
+
 // Creates a new FITS file at `path`, which must not exist; throws FileError.
 File create(const std::string& path);
 

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <random>
 #include <set>
 
@@ -65,32 +66,14 @@ void OutputFile::check(int status, const std::string& what) {
                     "check the free space and the permissions of its directory"};
 }
 
-void OutputFile::copy_header(const std::string& source, int hdu, int bitpix, const ImageShape& shape, bool keep_unit) {
-  File in = open_read(source);
-  int status = 0, type = 0;
-  fits_movabs_hdu(in.get(), hdu, &type, &status);
-  fits::check(status, "cannot read the header to copy", source);
-  fitsfile* out = file_.get();
-  if (fits_is_compressed_image(in.get(), &status))
-    fits_img_decompress_header(in.get(), out, &status);
-  else
-    fits_copy_header(in.get(), out, &status);
-  check(status, "copying the first frame's header");
-  LONGLONG naxes[3] = {shape.width, shape.height, shape.channels};
-  fits_resize_imgll(out, bitpix, shape.naxis, naxes, &status);
-  check(status, "resizing the image");
-  std::vector<const char*> drop = {"BSCALE", "BZERO", "BLANK", "CHECKSUM", "DATASUM", "DATAMIN", "DATAMAX"};
-  if (!keep_unit) drop.push_back("BUNIT");
-  for (const char* key : drop) {
-    fits_delete_key(out, key, &status);
-    if (status == KEY_NO_EXIST) status = 0;
-  }
-  fits_set_hdustruc(out, &status);
-  fits_set_bscale(out, 1.0, 0.0, &status);
-  check(status, "rewriting the header");
+void OutputFile::copy_header(const std::string& cards, int bitpix, const ImageShape& shape, bool keep_unit) {
+  std::set<std::string> skip = {"DATAMIN", "DATAMAX", "INHERIT"};  // INHERIT: meaningless in a primary HDU
+  if (!keep_unit) skip.insert("BUNIT");
+  create_image(bitpix, shape, cards, skip);
 }
 
-void OutputFile::create_image(int bitpix, const ImageShape& shape, const std::string& cards) {
+void OutputFile::create_image(int bitpix, const ImageShape& shape, const std::string& cards,
+                              const std::set<std::string>& also_skip) {
   int status = 0;
   fitsfile* out = file_.get();
   LONGLONG naxes[3] = {shape.width, shape.height, shape.channels};
@@ -102,7 +85,12 @@ void OutputFile::create_image(int bitpix, const ImageShape& shape, const std::st
     const std::string card = cards.substr(at, 80);
     std::string key = card.substr(0, 8);
     key.erase(key.find_last_not_of(' ') + 1);
-    if (skip.count(key) || key.rfind("NAXIS", 0) == 0) continue;
+    if (skip.count(key) || also_skip.count(key) || key.rfind("NAXIS", 0) == 0) continue;
+    // fits_create_imgll wrote cfitsio's two COMMENT cards citing the FITS
+    // paper; an input written by cfitsio has them too.
+    if (key == "COMMENT" && (card.find("FITS (Flexible Image Transport System) format is") != std::string::npos ||
+                             card.find("and Astrophysics', volume 376, page 359") != std::string::npos))
+      continue;
     if (key.empty() && card.find_first_not_of(' ') == std::string::npos) continue;
     fits_write_record(out, card.c_str(), &status);
     check(status, "writing the header card " + key);
@@ -171,7 +159,11 @@ void check_outputs(const std::vector<std::string>& outputs, const std::vector<st
   std::vector<std::pair<std::string, struct stat>> existing;
   std::set<std::string> names;
   for (const std::string& out : outputs) {
-    if (!names.insert(out).second)
+    // "./a.fits" and "a.fits", or "d/../a.fits", name one file even before it exists.
+    std::error_code error;
+    std::string name = std::filesystem::weakly_canonical(out, error).string();
+    if (error) name = out;
+    if (!names.insert(name).second)
       throw FileError{"the same output is given twice", out, "give each output its own file"};
     struct stat st {};
     if (::stat(out.c_str(), &st) != 0) continue;

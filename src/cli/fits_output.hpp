@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,16 +24,19 @@ class OutputFile {
   const std::string& path() const { return path_; }
   const std::string& temp_path() const { return temp_path_; }
 
-  // The header of HDU `hdu` of `source` (a FITS file), as an image of
-  // `bitpix` (FLOAT_IMG or LONG_IMG) and `shape`: structural keywords made
+  // The primary image, of `bitpix` (FLOAT_IMG or LONG_IMG) and `shape`, with
+  // an input's header `cards` (image_header_text): structural keywords made
   // anew; BSCALE, BZERO, BLANK, checksums and DATAMIN/DATAMAX dropped (the
   // pixels are written as they are), and BUNIT too unless `keep_unit`.
-  void copy_header(const std::string& source, int hdu, int bitpix, const ImageShape& shape, bool keep_unit);
+  // Call it when the pixels are ready: an image sized in its header but not
+  // written is filled in full (zeros) when the file is closed, even to remove it.
+  void copy_header(const std::string& cards, int bitpix, const ImageShape& shape, bool keep_unit);
   // A new image of `bitpix` and `shape` whose header holds the 80-character
   // `cards` (e.g. a WCS), less structural keywords (SIMPLE, BITPIX, NAXISn,
-  // EXTEND, XTENSION, PCOUNT, GCOUNT, END), scaling (BSCALE, BZERO, BLANK) and
-  // checksums: the pixels are written as they are.
-  void create_image(int bitpix, const ImageShape& shape, const std::string& cards);
+  // EXTEND, XTENSION, PCOUNT, GCOUNT, END), scaling (BSCALE, BZERO, BLANK),
+  // checksums and the keywords in `also_skip`: the pixels are written as they are.
+  void create_image(int bitpix, const ImageShape& shape, const std::string& cards,
+                    const std::set<std::string>& also_skip = {});
   void add_history(const std::vector<std::string>& lines);
   void set_key(const std::string& name, int64_t value, const std::string& comment);
   void set_key(const std::string& name, const std::string& value, const std::string& comment);

@@ -218,7 +218,7 @@ int FrameSource::read(int64_t frame, int64_t row0, int64_t rows, int64_t col0, i
     if (!failure_)
       failure_ = FileError{"reading rows " + std::to_string(row0 + 1) + "-" + std::to_string(row0 + rows) +
                                " of frame " + std::to_string(frame + 1) + " failed: " + status_text(status),
-                           paths_[j], "the file changed or went away while stacking"};
+                           paths_[j], "the file may be damaged, or it changed or went away while stacking"};
     return 1;
   }
   if (!direct)

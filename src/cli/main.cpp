@@ -29,7 +29,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // CLI11 prints the message (or --help); its own codes (105, 106...) are
+    // not what scripts test for: a usage error is 2, as documented.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   try {
     for (const Command& command : commands)

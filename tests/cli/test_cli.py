@@ -140,7 +140,7 @@ def test_gpu_required_without_a_gpu_fails_clearly():
 ])
 def test_usage_errors(args, message):
     result = run(*args)
-    assert result.returncode != 0
+    assert result.returncode == 2, result.stderr  # README: 2 for usage errors (not CLI11's own codes)
     assert message in result.stderr + result.stdout
 
 
@@ -210,7 +210,7 @@ def test_bench_coadd_quick_checks_against_reproject_and_the_opencl_path():
 
 def test_bench_unknown_suite_is_a_usage_error():
     result = run("bench", "--suite", "quantum")
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "--suite" in result.stderr
 
 

@@ -1,6 +1,7 @@
 """`parallax stack` as a user runs it: FITS files written by astropy, results
 compared with astropy.stats.sigma_clip and numpy (ctest passes PARALLAX_CLI)."""
 import glob
+import gzip
 import json
 import os
 import resource
@@ -498,11 +499,13 @@ def test_bad_weights(tmp_path, two_frames):
     (["--rejected", "only.fits"], "--rejected takes two files"),
     (["--device", "tpu"], "--device"),
     (["--reference", "3"], "--reference 3"),
+    (["--reference", "0"], "--reference: must be a number >= 1, got '0'"),
     (["--max-open-files", "100000000"], "--max-open-files"),
     (["--reject", "percentile", "--percentile-low", "80", "--percentile-high", "20"], "percentile_high"),
 ])
 def test_bad_option_values(tmp_path, two_frames, args, needle):
-    assert_fails(tmp_path, [*two_frames, *args], needle)
+    message = assert_fails(tmp_path, [*two_frames, *args], needle)
+    assert "e+" not in message and "179769" not in message  # no range printed with all of a double's digits
 
 
 def test_outputs_exist_or_are_inputs(tmp_path, two_frames):
@@ -521,14 +524,111 @@ def test_outputs_exist_or_are_inputs(tmp_path, two_frames):
     assert leftovers(tmp_path) == []
 
 
-def test_truncated_frame_fails_while_reading(tmp_path, two_frames):
-    """The header is fine, the pixels are not there: the tile reader fails,
-    the message names the file, and nothing is written."""
+def test_truncated_frame_is_found_while_checking(tmp_path, two_frames):
+    """The header is fine, the pixels are not all there: found with the inputs'
+    check (a header promising 3.6 GB of pixels once made the output grow that
+    large before failing), the message names the file, nothing is written."""
     bad = tmp_path / "cut.fits"
     write(str(bad), np.zeros((6, 8), np.float32))
     with open(bad, "r+b") as f:
         f.truncate(2880)
-    assert_fails(tmp_path, [*two_frames, str(bad)], "reading rows", f"({bad})")
+    message = assert_fails(tmp_path, [*two_frames, str(bad)], "the file is truncated", f"({bad})")
+    assert "needs 3072 bytes" in message and "has 2880" in message
+    cards = ["SIMPLE  =                    T", "BITPIX  =                  -32", "NAXIS   =                    2",
+             "NAXIS1  =                30000", "NAXIS2  =                30000", "END"]
+    huge = tmp_path / "header-only.fits"
+    huge.write_text("".join(card.ljust(80) for card in cards).ljust(2880))
+    started = time.monotonic()
+    assert_fails(tmp_path, [str(huge)], "the file is truncated", f"({huge})")
+    assert time.monotonic() - started < 10
+    gzipped = tmp_path / "cut.fits.gz"  # read through memory: its size is the decompressed one
+    gzipped.write_bytes(gzip.compress(bad.read_bytes()))
+    assert_fails(tmp_path, [*two_frames, str(gzipped)], "the file is truncated", f"({gzipped})")
+
+
+def test_damaged_frame_fails_while_reading(tmp_path, two_frames):
+    """A tile-compressed frame whose tiles are garbage passes the check (its
+    header and sizes are fine) and fails in the tile reader: the message names
+    the file and the rows, nothing is written."""
+    bad = tmp_path / "damaged.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(np.ones((6, 8), np.float32), compression_type="GZIP_1",
+                                                      quantize_level=0)]).writeto(bad)
+    with fits.open(bad, disable_image_compression=True) as f:
+        heap = f[1].header["THEAP"] if "THEAP" in f[1].header else f[1].header["NAXIS1"] * f[1].header["NAXIS2"]
+        start = f[1]._data_offset + heap
+    raw = bytearray(bad.read_bytes())
+    raw[start:start + 40] = b"\x55" * 40
+    bad.write_bytes(bytes(raw))
+    assert_fails(tmp_path, [*two_frames, str(bad)], "reading rows", "of frame 3", f"({bad})", "damaged")
+
+
+def test_compressed_unsigned_first_frame(tmp_path):
+    """astropy's tile-compressed uint16 (BITPIX 16, BZERO 32768 in the table's
+    header, before the compression keywords) as the first frame: its header is
+    the output's, less the scaling."""
+    data = (30000 + 100 * np.random.default_rng(30).standard_normal((3, 9, 7))).astype(np.uint16)
+    paths = []
+    for j, frame in enumerate(data):
+        path = tmp_path / f"u{j}.fits"
+        fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(frame, header=fits.Header([("FILTER", "R")]))]).writeto(path)
+        paths.append(str(path))
+    out = tmp_path / "out.fits"
+    run_ok("-o", str(out), *paths)
+    image, header = read(out)
+    assert header["FILTER"] == "R" and header["BITPIX"] == -32
+    assert "BZERO" not in header and "BSCALE" not in header and "XTENSION" not in header
+    assert_close(image, data.astype(np.float64).mean(axis=0))
+
+
+def test_extension_image_inherits_the_primary_keywords(tmp_path):
+    """An image in an extension after a primary without pixels: the output has
+    the primary's keywords it lacks (FITS's INHERIT convention), its own win;
+    none with INHERIT = F."""
+    frame = np.ones((4, 5), np.float32)
+    primary = fits.PrimaryHDU(header=fits.Header([("TELESCOP", "S50"), ("DATE-OBS", "2024-01-01"),
+                                                  ("OBJECT", "primary")]))
+    mef = tmp_path / "mef.fits"
+    fits.HDUList([primary, fits.ImageHDU(frame, header=fits.Header([("OBJECT", "M31")]))]).writeto(mef)
+    out = tmp_path / "out.fits"
+    run_ok("-o", str(out), str(mef))
+    _, header = read(out)
+    assert header["TELESCOP"] == "S50" and header["DATE-OBS"] == "2024-01-01" and header["OBJECT"] == "M31"
+    assert list(header.keys()).count("OBJECT") == 1 and "INHERIT" not in header
+    alone = tmp_path / "alone.fits"
+    fits.HDUList([primary, fits.ImageHDU(frame, header=fits.Header([("INHERIT", False)]))]).writeto(alone)
+    run_ok("-o", str(out), str(alone), "--overwrite")
+    _, header = read(out)
+    assert "TELESCOP" not in header and "INHERIT" not in header
+    again = tmp_path / "again.fits"
+    run_ok("-o", str(again), str(out))  # a frame cfitsio wrote: its COMMENT cards citing FITS are not doubled
+    _, header = read(again)
+    assert sum("Flexible Image Transport System" in card for card in header["COMMENT"]) == 1
+
+
+def test_same_output_spelled_two_ways(tmp_path, two_frames):
+    (tmp_path / "d").mkdir()
+    assert_fails(tmp_path, [*two_frames, "--count", str(tmp_path / "d" / ".." / "out.fits")],
+                 "the same output is given twice")
+    message = assert_fails(tmp_path, [*two_frames, "--reject", "sigma", "--rejected",
+                                      f"{tmp_path}/lo.fits,{tmp_path}/./lo.fits"], "the same output is given twice")
+    assert not (tmp_path / "lo.fits").exists(), message
+
+
+def test_list_with_a_byte_order_mark_and_non_utf8_names(tmp_path, two_frames):
+    listing = tmp_path / "bom.txt"
+    listing.write_bytes(b"\xef\xbb\xbf" + "\n".join(os.path.basename(p) for p in two_frames).encode() + b"\n")
+    run_ok("-o", str(tmp_path / "out.fits"), "--list", str(listing))
+    latin1 = os.path.join(os.fsencode(tmp_path), b"out\xe9.fits")  # not UTF-8: JSON says U+FFFD
+    result = subprocess.run([os.fsencode(CLI), b"stack", b"-o", latin1, *map(os.fsencode, two_frames), b"--json"],
+                            capture_output=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["outputs"]["image"].endswith("out\ufffd.fits")
+    assert os.path.exists(latin1)
+
+
+def test_minmax_rejecting_every_sample_is_refused(tmp_path, two_frames):
+    assert_fails(tmp_path, [*two_frames, "--reject", "minmax", "--minmax-low", "1", "--minmax-high", "1"],
+                 "reject 2 samples of each pixel, but there are 2 frames")
 
 
 def test_gpu_required_without_a_device(tmp_path, two_frames):
