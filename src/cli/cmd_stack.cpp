@@ -267,14 +267,8 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   }
 
   // The outputs' files, created before the work so that an unwritable place
-  // fails now; their headers (the first frame's, read now too) are written
-  // with the pixels.
+  // fails now; their headers (the first frame's) are written with the pixels.
   auto t_write = Clock::now();
-  std::string header;
-  {
-    fits::File first = fits::open_read(source.first_path());
-    header = fits::image_header_text(first, source.first_hdu());
-  }
   fits::OutputFile image_out(f.output);
   std::unique_ptr<fits::OutputFile> count_out, low_out, high_out;
   if (!f.count.empty()) count_out = std::make_unique<fits::OutputFile>(f.count);
@@ -329,7 +323,7 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   // the pixels; closed and on disk, not yet renamed.
   auto write = [&](fits::OutputFile& out, const std::string& what, const auto& values) {
     const bool image = what.empty();
-    out.copy_header(header, image ? FLOAT_IMG : LONG_IMG, shape, image);
+    out.copy_header(source.first_header(), image ? FLOAT_IMG : LONG_IMG, shape, image);
     std::vector<std::string> lines = history;
     if (!image) lines.insert(lines.begin(), what);
     out.add_history(lines);

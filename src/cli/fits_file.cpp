@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <optional>
 #include <set>
 
 namespace plx::cli {
@@ -110,8 +109,10 @@ void check_data_present(File& file, int hdu, int bitpix, int naxis, const LONGLO
   LONGLONG header_start = 0, data_start = 0, data_end = 0;
   fits_get_hduaddrll(file.get(), &header_start, &data_start, &data_end, &status);
   check(status, "cannot locate the data of HDU " + std::to_string(hdu), file.path());
-  LONGLONG needed = data_end > data_start ? data_end - 2879 : data_start;
-  if (!fits_is_compressed_image(file.get(), &status)) {
+  LONGLONG needed = 0;
+  if (fits_is_compressed_image(file.get(), &status)) {
+    needed = data_end > data_start ? data_end - 2879 : data_start;
+  } else {
     LONGLONG bytes = std::abs(bitpix) / 8;
     for (int i = 0; i < naxis; ++i)
       if (__builtin_mul_overflow(bytes, naxes[i], &bytes)) bytes = std::numeric_limits<LONGLONG>::max() - data_start;
@@ -235,25 +236,15 @@ std::string cards_of(fitsfile* file, const std::string& path, const std::string&
 // XTENSION, and the header cannot be read back ("1st key not SIMPLE or
 // XTENSION"). Behind an empty primary HDU it can.
 std::string decompressed_cards(File& file) {
-  fitsfile* memory = nullptr;
+  const std::string what = "cannot read the compressed image's header";
+  fitsfile* raw = nullptr;
   int status = 0;
-  fits_create_file(&memory, "mem://", &status);
-  fits_create_img(memory, BYTE_IMG, 0, nullptr, &status);
-  fits_img_decompress_header(file.get(), memory, &status);
-  std::string header;
-  std::optional<FileError> failure;
-  if (status == 0) {
-    try {
-      header = cards_of(memory, file.path(), "cannot read the compressed image's header");
-    } catch (const FileError& e) {
-      failure = e;
-    }
-  }
-  int ignored = 0;
-  if (memory) fits_close_file(memory, &ignored);
-  check(status, "cannot read the compressed image's header", file.path(), "the file may be truncated or not FITS");
-  if (failure) throw *failure;
-  return header;
+  fits_create_file(&raw, "mem://", &status);
+  const File memory(raw, "mem://");  // closed however this returns
+  fits_create_img(raw, BYTE_IMG, 0, nullptr, &status);
+  fits_img_decompress_header(file.get(), raw, &status);
+  check(status, what, file.path(), "the file may be truncated or not FITS");
+  return cards_of(raw, file.path(), what);
 }
 
 }  // namespace
@@ -264,15 +255,11 @@ std::string header_text(File& file) {
   return cards_of(file.get(), file.path(), "cannot read the header");
 }
 
-namespace {
-
 std::string card_key(const std::string& card) {
   std::string key = card.substr(0, 8);
   key.erase(key.find_last_not_of(' ') + 1);
   return key;
 }
-
-}  // namespace
 
 std::string image_header_text(File& file, int hdu) {
   int status = 0, type = 0;

@@ -92,6 +92,10 @@ std::vector<float> read_pixels(File& file, const ImageShape& shape);
 // FileError.
 std::string header_text(File& file);
 
+// The keyword of an 80-character card, trailing blanks removed ("" for a
+// blank card).
+std::string card_key(const std::string& card);
+
 // The header of the image in `hdu`, as header_text, made current. An image in
 // an extension also gets the keywords of the primary header it lacks
 // (TELESCOP, DATE-OBS...: FITS's INHERIT convention), first, unless it says

@@ -83,8 +83,7 @@ void OutputFile::create_image(int bitpix, const ImageShape& shape, const std::st
                                              "END",    "BSCALE", "BZERO",  "BLANK",    "CHECKSUM", "DATASUM"};
   for (size_t at = 0; at + 80 <= cards.size(); at += 80) {
     const std::string card = cards.substr(at, 80);
-    std::string key = card.substr(0, 8);
-    key.erase(key.find_last_not_of(' ') + 1);
+    const std::string key = card_key(card);
     if (skip.count(key) || also_skip.count(key) || key.rfind("NAXIS", 0) == 0) continue;
     // fits_create_imgll wrote cfitsio's two COMMENT cards citing the FITS
     // paper; an input written by cfitsio has them too.

@@ -143,8 +143,7 @@ FrameSource::FrameSource(const std::vector<std::string>& paths, size_t max_open,
     if (j == 0) {
       shape_ = info.shape;
       first_path_ = path;
-      first_hdu_ = info.hdu;
-      first_bitpix_ = info.bitpix;
+      first_header_ = image_header_text(file, info.hdu);
     } else if (!info.shape.same_pixels(shape_)) {
       throw FileError{"different shape: " + info.shape.text() + " pixels, but the first frame, " + first_path_ +
                           ", has " + shape_.text(),

@@ -73,8 +73,8 @@ class FrameSource {
   int64_t frames() const { return static_cast<int64_t>(frame_source_.size()); }
   const ImageShape& shape() const { return shape_; }
   const std::string& first_path() const { return first_path_; }
-  int first_hdu() const { return first_hdu_; }
-  int first_bitpix() const { return first_bitpix_; }
+  // The first frame's header (image_header_text), read with the check.
+  const std::string& first_header() const { return first_header_; }
   size_t distinct_files() const { return sources_; }
 
   // plx_stack_provider_fn: user_data is the FrameSource.
@@ -102,8 +102,7 @@ class FrameSource {
   size_t sources_ = 0;
   ImageShape shape_;
   std::string first_path_;
-  int first_hdu_ = 1;
-  int first_bitpix_ = 0;
+  std::string first_header_;
   std::unique_ptr<HandlePool> pool_;
   std::atomic<int64_t> read_ns_{0};
   std::atomic<int64_t> floats_read_{0};
