@@ -86,7 +86,7 @@ struct Group {
 // samples below and up to this iteration's bounds (count_within): no walk
 // from sample to sample, no chain of indexed loads.
 //
-// What stack_group calls is inlined into it (HWY_INLINE): then the halves'
+// What stack_groups_of calls is inlined into it (HWY_INLINE): then the halves'
 // state need not live in memory. Out of line, every call passed it through
 // the objects, and each iteration waited on reloading vectors it had just
 // stored (one core: AVX-512 38.5 -> 36.1 ms, AVX2 48.4 -> 43.4 ms).
