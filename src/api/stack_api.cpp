@@ -142,6 +142,10 @@ plx_status_t to_stack_call(const char* fn, const plx_stack_desc_t& d, StackCall&
   } else {
     if (d.row_stride != 0 || d.channel_stride != 0)
       return bad("row_stride and channel_stride apply to frame_data; a provider writes with dst_stride: leave them 0");
+    if (d.provider_rows < -1)
+      return bad("provider_rows must be >= 1, or 0 (bands that fit the L2 cache) or -1 (the plan's bands), got ",
+                 d.provider_rows);
+    f.provider_rows = d.provider_rows;
     plx_stack_provider_fn provider = d.provider;
     void* user = d.provider_user_data;
     f.provider = [provider, user](int64_t frame, int64_t row0, int64_t rows, int64_t col0, int64_t cols, int channel,
@@ -327,8 +331,9 @@ PLX_API plx_status_t plx_stack(plx_runtime_t* runtime, const plx_stack_desc_t* d
     r.missing = r.samples - r.kept - r.rejected;
     r.device_index = device_index;
     r.workers = s.workers;
-    r.tile_rows = plan.band_rows;
-    r.tiles = (plan.units + plan.band_rows - 1) / plan.band_rows;
+    r.tile_rows = device_index < 0 ? plan.call_rows : plan.band_rows;  // a chunk's rows, cut into calls on the CPU
+    const auto tiles_in = [&](int64_t rows) { return (rows + r.tile_rows - 1) / r.tile_rows; };
+    r.tiles = plan.units / plan.band_rows * tiles_in(plan.band_rows) + tiles_in(plan.units % plan.band_rows);
     std::string target = simd_target();
     std::snprintf(r.simd_target, sizeof r.simd_target, "%s", target.c_str());
     return write_struct(result, "plx_stack: result", "plx_stack_result_t", r);

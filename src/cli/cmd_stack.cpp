@@ -235,6 +235,9 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   desc.channels = shape.channels;
   desc.provider = fits::FrameSource::provide;
   desc.provider_user_data = &source;
+  // Bands that fit the cache while every input stays open; else whole bands,
+  // since each band reopens the files beyond the limit.
+  desc.provider_rows = source.distinct_files() <= source.open_limit() ? 0 : -1;
   desc.combine = kCombine.at(f.combine);
   desc.reject = kReject.at(f.reject);
   desc.centre = f.centre == "mean" ? PLX_CENTRE_MEAN : PLX_CENTRE_MEDIAN;

@@ -191,7 +191,7 @@ static_assert(PLX_LOG_OFF == 0 && PLX_LOG_ERROR == 1 && PLX_LOG_WARN == 2 && PLX
 static_assert(PLX_ARG_BUFFER == 0 && PLX_ARG_SCALAR == 1 && PLX_ARG_LOCAL == 2);
 static_assert(PLX_DEVICE_TYPE_CPU == 1 && PLX_DEVICE_TYPE_GPU == 2 && PLX_DEVICE_TYPE_ACCELERATOR == 4);
 
-static_assert(sizeof(plx_stack_desc_t) == 168);
+static_assert(sizeof(plx_stack_desc_t) == 176);  // 168 in 0.1.0: provider_rows appended
 PLX_PIN(plx_stack_desc_t, struct_size, 0);
 PLX_PIN(plx_stack_desc_t, frames, 8);
 PLX_PIN(plx_stack_desc_t, height, 16);
@@ -218,6 +218,7 @@ PLX_PIN(plx_stack_desc_t, normalize, 144);
 PLX_PIN(plx_stack_desc_t, device, 148);
 PLX_PIN(plx_stack_desc_t, reference_frame, 152);
 PLX_PIN(plx_stack_desc_t, run_options, 160);
+PLX_PIN(plx_stack_desc_t, provider_rows, 168);
 
 static_assert(sizeof(plx_stack_result_t) == 160);
 PLX_PIN(plx_stack_result_t, struct_size, 0);

@@ -202,6 +202,7 @@ TEST_F(StackApi, DescInitDefaults) {
   EXPECT_EQ(d.channel_stride, 0);
   EXPECT_EQ(d.provider, nullptr);
   EXPECT_EQ(d.provider_user_data, nullptr);
+  EXPECT_EQ(d.provider_rows, 0);
   EXPECT_EQ(d.reject, PLX_REJECT_NONE);
   EXPECT_EQ(d.centre, PLX_CENTRE_MEDIAN);
   EXPECT_EQ(d.sigma_low, 3.0);
@@ -300,8 +301,8 @@ TEST_F(StackApi, BadInputOnEveryField) {
   add(
       "desc.struct_size 8", [](Stack& s) { s.desc.struct_size = 8; }, PLX_ERR_VERSION, "plx_stack_desc_t");
   add(
-      "desc.struct_size sizeof - 8", [](Stack& s) { s.desc.struct_size = sizeof(plx_stack_desc_t) - 8; },
-      PLX_ERR_VERSION, "plx_stack_desc_t");
+      "desc.struct_size 0.1.0's - 8", [](Stack& s) { s.desc.struct_size = 168 - 8; }, PLX_ERR_VERSION,
+      "plx_stack_desc_t");
   add(
       "desc.struct_size huge", [](Stack& s) { s.desc.struct_size = 1 << 20; }, E, "plausible");
   // Sizes.
@@ -376,6 +377,16 @@ TEST_F(StackApi, BadInputOnEveryField) {
         s.desc.channel_stride = s.h * s.w;
       },
       E, "channel_stride");
+  for (int64_t v : {int64_t{-2}, INT64_MIN})
+    add(
+        "provider_rows " + std::to_string(v),
+        [v](Stack& s) {
+          s.desc.frame_data = nullptr;
+          s.desc.provider = copy_provider;
+          s.desc.provider_user_data = &s;
+          s.desc.provider_rows = v;
+        },
+        E, "provider_rows");
   add(
       "provider with row_stride",
       [](Stack& s) {
@@ -839,7 +850,7 @@ TEST_F(StackApi, MemoryBudgetDoesNotChangeTheBits) {
 struct ProviderLog {
   const Stack* stack = nullptr;
   std::mutex mutex;
-  int64_t calls = 0, bad_ranges = 0;
+  int64_t calls = 0, bad_ranges = 0, max_rows = 0;
   int64_t fail_frame = -1, fail_when_rows_below = INT64_MAX;
   int code = 0;
 };
@@ -851,6 +862,7 @@ int copy_provider(void* user, int64_t frame, int64_t row0, int64_t rows, int64_t
   {
     std::lock_guard lock(log->mutex);
     ++log->calls;
+    log->max_rows = std::max(log->max_rows, rows);
     if (frame < 0 || frame >= s.n || channel < 0 || channel >= s.c || row0 < 0 || rows < 1 || row0 + rows > s.h ||
         col0 < 0 || cols < 1 || col0 + cols > s.w || dst_stride < cols || !dst)
       ++log->bad_ranges;
@@ -887,6 +899,37 @@ TEST_F(StackApi, ProviderGivesTheSameBitsAsHostFrames) {
       EXPECT_GE(log.calls, s.n * s.c) << "every frame and channel asked for";
       EXPECT_EQ(log.bad_ranges, 0) << "ranges inside the image";
     }
+  }
+}
+
+// desc.provider_rows cuts the plan's bands into calls of fewer rows; by
+// default as many as fit the L2 cache (the profile's: 512 KiB). The bits
+// stay the same.
+TEST_F(StackApi, ProviderRowsCutBandsWithoutChangingBits) {
+  const int64_t n = 40, h = 256, w = 512;
+  const int64_t fit = (512 << 10) / (n * w * 4);  // rows through all frames in the L2 cache: 6
+  Stack host(n, h, w, 1);
+  stack_ok(host);
+  int64_t whole = 0;  // the plan's band
+  for (int64_t rows : {int64_t{-1}, int64_t{0}, int64_t{1}, int64_t{5}}) {
+    SCOPED_TRACE(testing::Message() << "provider_rows " << rows);
+    Stack s(n, h, w, 1);
+    ProviderLog log;
+    log.stack = &s;
+    s.desc.frame_data = nullptr;
+    s.desc.provider = copy_provider;
+    s.desc.provider_user_data = &log;
+    s.desc.provider_rows = rows;
+    stack_ok(s);
+    expect_same(host.outputs(), s.outputs(), "provider");
+    EXPECT_EQ(log.bad_ranges, 0);
+    if (rows == -1) {
+      whole = s.result.tile_rows;
+      ASSERT_GT(whole, fit) << "the plan's bands must be larger than the cache for this test to cut them";
+    }
+    const int64_t expected = rows == -1 ? whole : rows == 0 ? fit : std::min(rows, whole);
+    EXPECT_EQ(s.result.tile_rows, expected);
+    EXPECT_EQ(log.max_rows, expected) << "the rows of each call";
   }
 }
 

@@ -327,6 +327,7 @@ namespace Parallax.Interop
         public int device;
         public long reference_frame;
         public IntPtr run_options;         // const plx_run_options_t*
+        public long provider_rows;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -445,6 +446,7 @@ namespace Parallax.Interop
         public static readonly System.Collections.Generic.KeyValuePair<Type, int>[] Grown =
         {
             Pair(typeof(plx_run_report_t), 104),  // device_kernel_s
+            Pair(typeof(plx_stack_desc_t), 176),  // provider_rows
         };
 
         /// <summary>Structs outside struct_io.hpp: sizes from the C header's types on LP64.</summary>

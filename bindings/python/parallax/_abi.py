@@ -393,6 +393,7 @@ class plx_stack_desc_t(Structure):
         ("device", c_int32),
         ("reference_frame", c_int64),
         ("run_options", POINTER(plx_run_options_t)),
+        ("provider_rows", c_int64),
     ]
 
 

@@ -278,7 +278,7 @@ class _StackRun(_Run):
                  n_low: int, n_high: int, percentile: Sequence[float], weights: Any, normalize: Optional[str],
                  reference_frame: int, device: str, memory_budget_bytes: int, name: Optional[str],
                  workers: Optional[int], progress: Optional[Callable[[Progress], Any]],
-                 progress_interval_ms: int) -> None:
+                 progress_interval_ms: int, provider_rows: Optional[int] = None) -> None:
         super().__init__(runtime, "stack", name, workers=0 if workers is None else workers, progress=progress,
                          progress_interval_ms=progress_interval_ms)
         self.where = "parallax.stack"
@@ -291,6 +291,8 @@ class _StackRun(_Run):
         if frames.provider is not None:
             self.provider_callback = _abi.plx_stack_provider_fn(self._provider_call(frames.provider))
             desc.provider = self.provider_callback
+            # Each call crosses into Python (tens of microseconds): by default whole bands, the fewest calls.
+            desc.provider_rows = -1 if provider_rows is None else _args.integer("provider_rows", provider_rows, 64)
         else:
             desc.frame_data = cast(frames.pointers, POINTER(c_void_p))
             desc.row_stride, desc.channel_stride = frames.row_stride, frames.channel_stride
@@ -403,7 +405,7 @@ def stack(frames: FramesLike, *, runtime: Optional[Runtime] = None, combine: str
           return_rejected: bool = False, return_frame_stats: bool = False,
           progress: Optional[Callable[[Progress], Any]] = None, cancel: Optional[CancelToken] = None,
           workers: Optional[int] = None, progress_interval_ms: int = 200, memory_budget_bytes: int = 0,
-          name: Optional[str] = None) -> StackResult:
+          name: Optional[str] = None, provider_rows: Optional[int] = None) -> StackResult:
     """Stacks N registered frames into one image (plx_stack), pixel by pixel: rejects outliers among each pixel's
     finite samples, then combines the survivors. NaN marks a missing sample (never counted); +-inf is always
     rejected and counted in the rejection maps. Results are the same bits for any ``workers`` and tiling.
@@ -453,6 +455,9 @@ def stack(frames: FramesLike, *, runtime: Optional[Runtime] = None, combine: str
     :param progress_interval_ms: minimum milliseconds between progress calls (default 200).
     :param memory_budget_bytes: memory the stack may hold (tiles of rows through all frames); 0 = the runtime's.
     :param name: for log lines and messages (default "stack").
+    :param provider_rows: with a callable ``frames``, the rows it is asked for at a time (plx_stack_desc_t's
+        provider_rows): None (default) = whole bands, as large as the plan allows, since every call costs tens of
+        microseconds in Python; 0 = bands that fit the L2 cache (faster stacking, more calls); N > 0 = at most N.
     :returns: a :class:`StackResult`.
     :raises InvalidArgumentError: frames of the wrong shape, dtype or count, an unknown option name (the message
         lists the valid ones), or a value the library refuses (its message names the field).
@@ -467,7 +472,7 @@ def stack(frames: FramesLike, *, runtime: Optional[Runtime] = None, combine: str
                     max_iters=max_iters, centre=centre, n_low=n_low, n_high=n_high, percentile=percentile,
                     weights=weights, normalize=normalize, reference_frame=reference_frame, device=device,
                     memory_budget_bytes=memory_budget_bytes, name=name, workers=workers, progress=progress,
-                    progress_interval_ms=progress_interval_ms)
+                    progress_interval_ms=progress_interval_ms, provider_rows=provider_rows)
     pixels = (f.c, f.h, f.w)
     image = np.empty(pixels, _FLOAT32)
     count = np.empty(pixels, np.int32) if return_count else None
@@ -513,7 +518,7 @@ def stack_plan(frames: FramesLike, *, runtime: Optional[Runtime] = None, shape: 
     f = _Frames(frames, shape, channels)
     settings = dict(combine="mean", reject="none", sigma=None, sigma_low=3.0, sigma_high=3.0, max_iters=5,
                     centre="median", n_low=1, n_high=1, percentile=(10, 90), weights=None, normalize="none",
-                    reference_frame=0, device="auto", workers=None)
+                    reference_frame=0, device="auto", workers=None, provider_rows=None)
     unknown = set(options) - set(settings)
     if unknown:
         raise TypeError(f"stack_plan() got unexpected keyword arguments: {', '.join(sorted(unknown))}")

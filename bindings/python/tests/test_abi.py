@@ -13,7 +13,7 @@ SIZES_X86_64 = {"plx_runtime_options_t": 120, "plx_workload_t": 80, "plx_caps_t"
                 "plx_run_options_t": 120, "plx_reduce_desc_t": 64, "plx_task_context_t": 296, "plx_task_t": 40,
                 "plx_task_result_t": 272, "plx_rows_input_t": 32, "plx_rows_output_t": 16, "plx_kernel_scalar_t": 16,
                 "plx_rows_desc_t": 88, "plx_kernel_arg_t": 32, "plx_device_figures_t": 80,
-                "plx_stack_desc_t": 168, "plx_stack_result_t": 160,
+                "plx_stack_desc_t": 176, "plx_stack_result_t": 160,
                 "plx_coadd_input_t": 168, "plx_coadd_desc_t": 88, "plx_coadd_result_t": 80,
                 "plx_gemm_desc_t": 176, "plx_gemm_result_t": 64, "plx_gemm_tune_options_t": 32,
                 "plx_gemm_tune_result_t": 312}

@@ -619,6 +619,31 @@ def test_provider_gives_the_same_bits_as_arrays(srt):
     _bits_equal(two.image, parallax.stack(cube, runtime=srt, **OPTIONS).image)
 
 
+def test_provider_rows_sets_the_rows_of_each_call(srt):
+    rng = np.random.default_rng(18)
+    cube = nasty_cube(rng, 7, 40, 11)
+    rows_asked = []
+
+    def provide(frame, row0, rows, col0, cols, channel):
+        rows_asked.append(rows)
+        return cube[frame, row0:row0 + rows, col0:col0 + cols]
+
+    expected = parallax.stack(cube, runtime=srt, **OPTIONS)
+    whole = parallax.stack(provide, shape=cube.shape, runtime=srt, **OPTIONS)  # default: the plan's bands
+    _bits_equal(whole.image, expected.image)
+    assert max(rows_asked) == whole.tile_rows
+    for rows in (0, 1, 3):
+        rows_asked.clear()
+        r = parallax.stack(provide, shape=cube.shape, runtime=srt, provider_rows=rows, **OPTIONS)
+        _bits_equal(r.image, expected.image)
+        np.testing.assert_array_equal(r.count, expected.count)
+        assert max(rows_asked) == r.tile_rows <= (rows or whole.tile_rows)
+    with pytest.raises(parallax.InvalidArgumentError, match="provider_rows"):
+        parallax.stack(provide, shape=cube.shape, runtime=srt, provider_rows=-2)
+    with pytest.raises(parallax.InvalidArgumentError, match="provider_rows"):
+        parallax.stack(provide, shape=cube.shape, runtime=srt, provider_rows=1 << 63)
+
+
 def test_provider_exception_surfaces(srt):
     class Broken(Exception):
         pass

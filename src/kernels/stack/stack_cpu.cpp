@@ -30,7 +30,8 @@ class CpuStack {
     WorkerState& st = states_[static_cast<size_t>(worker)];
     for (int64_t u = lo; u < hi;) {
       const RowUnit first = plan_.unit(u);  // with the rows after it in the same channel and tile
-      const int64_t rows = std::min(hi - u, job_.frames.height - first.row);
+      int64_t rows = std::min(hi - u, job_.frames.height - first.row);
+      if (job_.frames.provider && plan_.call_rows > 0) rows = std::min(rows, plan_.call_rows);
       if (int code = segment(st, first, rows); code != 0) return code;
       u += rows;
     }
@@ -55,8 +56,8 @@ class CpuStack {
     const auto n = static_cast<size_t>(f.count);
     st.rows.resize(n);
     const float* band = nullptr;
+    const int64_t per_frame = band_frame_stride(rows * seg.cols);
     if (f.provider) {
-      const int64_t per_frame = rows * seg.cols;
       st.band.resize(n * static_cast<size_t>(per_frame));
       for (int64_t j = 0; j < f.count; ++j) {
         float* dst = st.band.data() + j * per_frame;
@@ -88,7 +89,8 @@ class CpuStack {
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t row = seg.row + r;
       for (int64_t j = 0; j < f.count; ++j)
-        st.rows[static_cast<size_t>(j)] = band ? band + (j * rows + r) * seg.cols : f.at(j, seg.channel, row, seg.col0);
+        st.rows[static_cast<size_t>(j)] =
+            band ? band + j * per_frame + r * seg.cols : f.at(j, seg.channel, row, seg.col0);
       const int64_t at = (seg.channel * f.height + row) * f.width + seg.col0;
       block.image = job_.out.image + at;
       block.count = job_.out.count ? job_.out.count + at : st.count.data();

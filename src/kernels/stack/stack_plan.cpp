@@ -2,15 +2,44 @@
 
 #include <algorithm>
 
+#include "core/format_bytes.hpp"
 #include "core/runtime.hpp"
 
 namespace plx::stack {
 
 int64_t worker_scratch_bytes(int64_t frames, int64_t cols) {
   // Samples twice as float and prefix sums twice as double, for a block of
-  // up to 64 pixels; and the per-column count maps.
-  return frames * 64 * (2 * 4 + 2 * 8) + cols * 3 * 4 + frames * 8 + (64 << 10);
+  // up to 64 pixels; the per-column count maps; the band's padding between
+  // frames (band_frame_stride: up to two cache lines each).
+  return frames * 64 * (2 * 4 + 2 * 8) + cols * 3 * 4 + frames * (8 + 128) + (64 << 10);
 }
+
+int64_t band_frame_stride(int64_t floats) {
+  constexpr int64_t kLineFloats = 16;
+  int64_t lines = (floats + kLineFloats - 1) / kLineFloats;
+  if (lines % 2 == 0) ++lines;
+  return lines * kLineFloats;
+}
+
+namespace {
+
+// A provider's rows per call: see plx_stack_desc_t.provider_rows.
+int64_t provider_call_rows(Runtime& runtime, const Frames& frames, StackPlan& sp) {
+  if (!frames.provider || frames.provider_rows == -1) return sp.band_rows;
+  if (frames.provider_rows > 0) return std::min(sp.band_rows, frames.provider_rows);
+  const int64_t l2 = runtime.machine().cache_l2_bytes;
+  const int64_t cache = l2 > 0 ? l2 : int64_t{1} << 20;  // unknown: 1 MiB, as on most CPUs of the last years
+  const int64_t fit = cache / (frames.count * sp.tile_cols * 4);
+  if (fit < 1 || fit >= sp.band_rows) return sp.band_rows;
+  sp.plan.reasons.push_back(cat("The provider is called for ", fit, fit == 1 ? " row" : " rows",
+                                " at a time (the bands' ", sp.band_rows, " rows cut to fit the ",
+                                format_bytes(static_cast<double>(cache)),
+                                " L2 cache: the stack then reads the provider's pixels from it). "
+                                "desc.provider_rows = -1 keeps whole bands: fewer calls."));
+  return fit;
+}
+
+}  // namespace
 
 Result<StackPlan> plan_stack(Runtime& runtime, const Frames& frames, const std::string& name,
                              int64_t run_budget_bytes) {
@@ -40,6 +69,7 @@ Result<StackPlan> plan_stack(Runtime& runtime, const Frames& frames, const std::
     if (plan) {
       sp.plan = std::move(plan).value();
       sp.band_rows = std::max<int64_t>(1, sp.plan.rows_per_chunk);
+      sp.call_rows = provider_call_rows(runtime, frames, sp);
       if (sp.col_tiles > 1)
         sp.plan.reasons.push_back(cat("One row through all ", frames.count,
                                       " frames does not fit a worker: rows are cut into ", sp.col_tiles, " tiles of ",

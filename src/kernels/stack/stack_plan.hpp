@@ -32,6 +32,7 @@ struct StackPlan {
   int64_t col_tiles = 1;  // tiles across a row
   int64_t units = 0;      // row units: channels x col_tiles x height, in that order (the row varies fastest)
   int64_t band_rows = 0;  // row units per chunk
+  int64_t call_rows = 0;  // row units per provider call, within a chunk (<= band_rows)
 
   RowUnit unit(int64_t u) const {
     const int64_t per_channel = col_tiles * height;
@@ -47,5 +48,11 @@ Result<StackPlan> plan_stack(Runtime& runtime, const Frames& frames, const std::
 
 // Scratch a CPU worker needs for N frames and `cols` columns.
 int64_t worker_scratch_bytes(int64_t frames, int64_t cols);
+
+// Floats from one frame's rows to the next in a provider's band of `floats`
+// per frame: an odd number of whole cache lines. Frames a multiple of 4 KiB
+// apart put the N lines of a pixel group in one set of the L1 and L2 caches,
+// which hold 8 or so: the stack then waits on lines evicted before their use.
+int64_t band_frame_stride(int64_t floats);
 
 }  // namespace plx::stack

@@ -49,6 +49,7 @@ struct Frames {
   int64_t row_stride = 0;      // floats
   int64_t channel_stride = 0;  // floats
   TileProvider provider;       // instead of data
+  int64_t provider_rows = 0;   // desc.provider_rows: 0 = L2-sized bands, -1 = the plan's, N = at most N
 
   int64_t pixels() const { return height * width; }
   const float* at(int64_t frame, int channel, int64_t row, int64_t col) const {

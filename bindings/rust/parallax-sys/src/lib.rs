@@ -558,6 +558,7 @@ pub struct plx_stack_desc_t {
     pub device: i32,
     pub reference_frame: i64,
     pub run_options: *const plx_run_options_t,
+    pub provider_rows: i64,
 }
 
 #[repr(C)]
@@ -666,7 +667,7 @@ pin_size! {
     plx_reduce_desc_t => 64,
     plx_task_t => 40,
     plx_task_result_t => 272,
-    plx_stack_desc_t => 168,
+    plx_stack_desc_t => 176, // 168 in the first release, then provider_rows
     plx_stack_result_t => 160,
     plx_coadd_input_t => 168,
     plx_coadd_desc_t => 88,
@@ -1043,7 +1044,8 @@ mod layout {
             normalize: 144,
             device: 148,
             reference_frame: 152,
-            run_options: 160
+            run_options: 160,
+            provider_rows: 168
         });
         pin!(plx_stack_result_t {
             struct_size: 0,
