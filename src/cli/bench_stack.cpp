@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <stdexcept>
@@ -45,10 +46,29 @@ struct Stacked {
   plx_run_report_t report;  // device_kernel_s: the kernels' time, without transfers
 };
 
+// A plx_stack_provider_fn copying from the cube (user_data): frames that
+// are not in memory as a whole, streamed through the library's bands.
+int copy_from_cube(void* user, int64_t frame, int64_t row0, int64_t rows, int64_t col0, int64_t cols, int32_t,
+                   float* dst, int64_t dst_stride) {
+  const Cube& c = *static_cast<const Cube*>(user);
+  const float* src = c.data.data() + frame * c.plane() + row0 * c.width + col0;
+  for (int64_t r = 0; r < rows; ++r)
+    std::memcpy(dst + r * dst_stride, src + r * c.width, static_cast<size_t>(cols) * sizeof(float));
+  return 0;
+}
+
+// How the stack gets the frames: in place, or from copy_from_cube with this
+// plx_stack_desc_t.provider_rows.
+struct Source {
+  bool provider = false;
+  int64_t provider_rows = 0;
+};
+
 // One stack of the cube into s (outputs allocated and touched before, so that
 // the timings are of the stack, not of page faults); `device`: a
 // plx_device_preference_t.
-void stack_into(plx_runtime_t* rt, const Cube& c, int32_t combine, int32_t reject, int32_t device, Stacked& s) {
+void stack_into(plx_runtime_t* rt, const Cube& c, int32_t combine, int32_t reject, int32_t device, Stacked& s,
+                Source source = {}) {
   std::vector<const float*> frames(static_cast<size_t>(c.frames));
   for (int64_t j = 0; j < c.frames; ++j) frames[static_cast<size_t>(j)] = c.data.data() + j * c.plane();
   plx_stack_desc_t d;
@@ -56,7 +76,13 @@ void stack_into(plx_runtime_t* rt, const Cube& c, int32_t combine, int32_t rejec
   d.frames = c.frames;
   d.height = c.height;
   d.width = c.width;
-  d.frame_data = frames.data();
+  if (source.provider) {
+    d.provider = copy_from_cube;
+    d.provider_user_data = const_cast<Cube*>(&c);
+    d.provider_rows = source.provider_rows;
+  } else {
+    d.frame_data = frames.data();
+  }
   d.combine = combine;
   d.reject = reject;
   d.device = device;
@@ -77,12 +103,12 @@ void stack_into(plx_runtime_t* rt, const Cube& c, int32_t combine, int32_t rejec
 // Best time of the stacks (best_time); the outputs of the last in *last, and
 // the best time the device kernels took (without transfers) in *kernel_s.
 double best_stack_s(plx_runtime_t* rt, const Cube& c, const BenchOptions& opt, int32_t combine, int32_t reject,
-                    int32_t device, Stacked* last = nullptr, double* kernel_s = nullptr) {
+                    int32_t device, Stacked* last = nullptr, double* kernel_s = nullptr, Source source = {}) {
   Stacked s;
-  stack_into(rt, c, combine, reject, device, s);  // warm-up: outputs, plan, kernels
+  stack_into(rt, c, combine, reject, device, s, source);  // warm-up: outputs, plan, kernels
   double best_kernel = 1e300;
   const double best = best_time(opt, [&] {
-    stack_into(rt, c, combine, reject, device, s);
+    stack_into(rt, c, combine, reject, device, s, source);
     best_kernel = std::min(best_kernel, s.report.device_kernel_s);
   });
   if (last) *last = std::move(s);
@@ -193,6 +219,21 @@ nlohmann::json bench_stack(plx_runtime_t* rt, const BenchOptions& opt) {
   r["mean_vs_tbb_ratio"] = mean_s / raw_s;
   r["sigma_vs_mean_ratio"] = sigma_s / mean_s;
   r["median_s"] = median_s;
+
+  // The same sigma clip from a provider copying the frames: in bands that fit
+  // the L2 cache (the default), and in the plan's whole bands (provider_rows
+  // -1). The same bits as from the frames in place, or the suite fails.
+  for (auto [name, rows] : {std::pair<std::string, int64_t>{"provider", 0}, {"provider_whole_bands", -1}}) {
+    Stacked streamed;
+    const double s = best_stack_s(rt, c, opt, PLX_COMBINE_MEAN, PLX_REJECT_SIGMA_CLIP, PLX_PREFER_CPU, &streamed,
+                                  nullptr, Source{true, rows});
+    if (std::memcmp(streamed.image.data(), sigma.image.data(), sigma.image.size() * sizeof(float)) != 0 ||
+        streamed.count != sigma.count)
+      throw std::runtime_error("bench --suite stack: the sigma clip from a provider differs from the one in place");
+    r[name + "_sigma_clip_s"] = s;
+    r[name + "_tile_rows"] = streamed.result.tile_rows;
+  }
+  r["provider_vs_in_place_ratio"] = r["provider_sigma_clip_s"].get<double>() / sigma_s;
 
   if (nlohmann::json peers = python_peers(c, sigma, opt.quick ? 1 : opt.reps); !peers.is_null()) {
     // Timing never fails; a wrong result does.
