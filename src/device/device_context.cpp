@@ -49,6 +49,53 @@ Result<cl::Buffer> DeviceContext::allocate(cl_mem_flags flags, int64_t bytes, co
   return buffer;
 }
 
+DeviceContext::~DeviceContext() {
+  for (PinnedBlock& block : pinned_) h2d_.enqueueUnmapMemObject(block.buffer, block.host);
+  if (!pinned_.empty()) h2d_.finish();
+}
+
+Result<PinnedBlock> DeviceContext::take_pinned(int64_t bytes) {
+  {
+    std::lock_guard lock(pinned_mutex_);
+    // The smallest cached block that holds `bytes`.
+    auto best = pinned_.end();
+    for (auto it = pinned_.begin(); it != pinned_.end(); ++it)
+      if (it->bytes >= bytes && (best == pinned_.end() || it->bytes < best->bytes)) best = it;
+    if (best != pinned_.end()) {
+      PinnedBlock block = std::move(*best);
+      pinned_.erase(best);
+      pinned_bytes_ -= block.bytes;
+      return block;
+    }
+  }
+  PinnedBlock block;
+  cl_int err = CL_SUCCESS;
+  block.buffer =
+      cl::Buffer(context_, CL_MEM_ALLOC_HOST_PTR | CL_MEM_READ_WRITE, static_cast<size_t>(bytes), nullptr, &err);
+  if (err != CL_SUCCESS) return opencl_error(err, "clCreateBuffer (pinned staging)", name());
+  block.host = h2d_.enqueueMapBuffer(block.buffer, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, static_cast<size_t>(bytes),
+                                     nullptr, nullptr, &err);
+  if (err != CL_SUCCESS) return opencl_error(err, "clEnqueueMapBuffer (pinned staging)", name());
+  block.bytes = bytes;
+  return block;
+}
+
+void DeviceContext::give_pinned(PinnedBlock block) {
+  std::vector<PinnedBlock> evicted;
+  {
+    std::lock_guard lock(pinned_mutex_);
+    pinned_bytes_ += block.bytes;
+    pinned_.push_back(std::move(block));
+    while (pinned_bytes_ > kPinnedCacheBytes) {
+      pinned_bytes_ -= pinned_.front().bytes;
+      evicted.push_back(std::move(pinned_.front()));
+      pinned_.erase(pinned_.begin());
+    }
+  }
+  for (PinnedBlock& old : evicted) h2d_.enqueueUnmapMemObject(old.buffer, old.host);
+  if (!evicted.empty()) h2d_.finish();
+}
+
 void DeviceContext::record_failure() {
   if (failures_in_row_.fetch_add(1) + 1 >= kConsecutiveFailures && healthy_.exchange(false))
     set_.log().log(LogLevel::warn, cat("device ", index_, " '", name(), "' failed ", kConsecutiveFailures,

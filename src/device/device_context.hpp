@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/machine.hpp"
@@ -20,8 +21,17 @@ namespace plx {
 
 class DeviceSet;
 
+// Pinned host memory mapped for the host, staging a device's transfers.
+struct PinnedBlock {
+  cl::Buffer buffer;
+  void* host = nullptr;
+  int64_t bytes = 0;
+};
+
 class DeviceContext {
  public:
+  ~DeviceContext();
+
   // `index`: the device's index in the runtime; `limit_bytes`: 0 = none.
   static Result<std::unique_ptr<DeviceContext>> open(DeviceSet& set, int index, cl_device_id id, const DeviceInfo& info,
                                                      int64_t limit_bytes);
@@ -41,6 +51,15 @@ class DeviceContext {
   Result<cl::Buffer> allocate(cl_mem_flags flags, int64_t bytes, const char* what);
   void release(int64_t bytes) { allocated_.fetch_sub(bytes); }
   int64_t allocated() const { return allocated_.load(); }
+
+  // Pinned staging memory, kept between runs: pinning and mapping it costs
+  // far more than the transfers of one run (an H100's driver pins a few GB/s,
+  // so 128 MiB took longer than moving it), so streaming lanes take blocks
+  // here and give them back when their run ends. At most kPinnedCacheBytes
+  // stay cached; the rest is unmapped and freed.
+  static constexpr int64_t kPinnedCacheBytes = int64_t{256} << 20;
+  Result<PinnedBlock> take_pinned(int64_t bytes);
+  void give_pinned(PinnedBlock block);
 
   // Programs built for this context, by key (see ProgramCache).
   std::mutex& programs_mutex() { return programs_mutex_; }
@@ -67,6 +86,9 @@ class DeviceContext {
   std::atomic<bool> healthy_{true};
   std::mutex programs_mutex_;
   std::map<std::string, cl::Program> programs_;
+  std::mutex pinned_mutex_;
+  std::vector<PinnedBlock> pinned_;  // cached, oldest first
+  int64_t pinned_bytes_ = 0;
 };
 
 // A device buffer that gives its bytes back to the device's count when freed.

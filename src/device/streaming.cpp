@@ -67,11 +67,12 @@ int64_t device_chunk_rows(const DeviceInfo& info, const RowsJob& job, int device
   return std::max<int64_t>(1, rows);
 }
 
-// Copies between user memory and pinned staging. Large copies are split over
-// the runtime's threads: one thread's memcpy (~10 GB/s) would otherwise be
-// slower than the PCIe link it feeds (~55 GB/s pinned on an H100).
+// Copies between user memory and pinned staging. Copies of more than a few
+// hundred KiB are split over the runtime's threads: one thread's memcpy
+// (~10 GB/s, and ~4 GB/s reading an H100 driver's pinned memory) would
+// otherwise be slower than the PCIe link it feeds (~55 GB/s pinned).
 void staging_copy(Executor& executor, void* dst, const void* src, int64_t bytes) {
-  constexpr int64_t kPart = int64_t{4} << 20;
+  constexpr int64_t kPart = int64_t{256} << 10;
   int parts = static_cast<int>(std::min<int64_t>(executor.threads(), bytes / kPart));
   if (parts < 2) {
     std::memcpy(dst, src, static_cast<size_t>(bytes));
@@ -260,9 +261,9 @@ class DeviceLane {
 
  private:
   struct Slot {
-    std::vector<DeviceBuffer> in, out, pinned_in, pinned_out;
-    DeviceBuffer scratch;                  // job.scratch_bytes_per_row, device-only
-    std::vector<void*> host_in, host_out;  // mapped pinned memory
+    std::vector<DeviceBuffer> in, out;
+    std::vector<PinnedBlock> pinned_in, pinned_out;  // from the device's cache, given back by release()
+    DeviceBuffer scratch;                            // job.scratch_bytes_per_row, device-only
     std::vector<cl::Event> reads;
     cl::Event kernel;  // for its profiled run time
     Range range;
@@ -298,29 +299,23 @@ Status DeviceLane::allocate(int64_t rows) {
   release();
   const RowsJob& job = run_.job;
   for (Slot& slot : slots_) {
-    auto add = [&](std::vector<DeviceBuffer>& device_side, std::vector<DeviceBuffer>& pinned, std::vector<void*>& host,
-                   int64_t bytes_per_row, cl_mem_flags flags, const char* what) -> Status {
+    auto add = [&](std::vector<DeviceBuffer>& device_side, std::vector<PinnedBlock>& pinned, int64_t bytes_per_row,
+                   cl_mem_flags flags, const char* what) -> Status {
       int64_t bytes = rows * bytes_per_row;
       auto buffer = DeviceBuffer::create(dev_, flags, bytes, what);
       if (!buffer) return buffer.error();
       device_side.push_back(std::move(buffer).value());
       // Pinned host memory: DMA runs from it directly (pageable is ~6x slower).
-      cl_int err = CL_SUCCESS;
-      cl::Buffer staging(dev_.context(), CL_MEM_ALLOC_HOST_PTR | CL_MEM_READ_WRITE, static_cast<size_t>(bytes), nullptr,
-                         &err);
-      if (err != CL_SUCCESS) return opencl_error(err, "clCreateBuffer (pinned staging)", dev_.name());
-      void* mapped = dev_.h2d().enqueueMapBuffer(staging, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0,
-                                                 static_cast<size_t>(bytes), nullptr, nullptr, &err);
-      if (err != CL_SUCCESS) return opencl_error(err, "clEnqueueMapBuffer (pinned staging)", dev_.name());
-      pinned.push_back(DeviceBuffer(nullptr, std::move(staging), 0));
-      host.push_back(mapped);
+      auto staging = dev_.take_pinned(bytes);
+      if (!staging) return staging.error();
+      pinned.push_back(std::move(staging).value());
       return Ok{};
     };
     for (const RowsInput& in : job.inputs)
-      PLX_TRY(add(slot.in, slot.pinned_in, slot.host_in, in.bytes_per_row, CL_MEM_READ_ONLY, "chunk input"));
+      PLX_TRY(add(slot.in, slot.pinned_in, in.bytes_per_row, CL_MEM_READ_ONLY, "chunk input"));
     for (const RowsOutput& out : job.outputs)
-      PLX_TRY(add(slot.out, slot.pinned_out, slot.host_out, out.bytes_per_row,
-                  out.zeroed ? CL_MEM_READ_WRITE : CL_MEM_WRITE_ONLY, "chunk output"));
+      PLX_TRY(add(slot.out, slot.pinned_out, out.bytes_per_row, out.zeroed ? CL_MEM_READ_WRITE : CL_MEM_WRITE_ONLY,
+                  "chunk output"));
     if (job.scratch_bytes_per_row > 0) {
       auto scratch = DeviceBuffer::create(dev_, CL_MEM_READ_WRITE, rows * job.scratch_bytes_per_row, "chunk scratch");
       if (!scratch) return scratch.error();
@@ -345,14 +340,15 @@ Status DeviceLane::allocate(int64_t rows) {
 }
 
 void DeviceLane::release() {
-  for (Slot& slot : slots_) {
-    for (size_t i = 0; i < slot.pinned_in.size(); ++i)
-      dev_.h2d().enqueueUnmapMemObject(slot.pinned_in[i].get(), slot.host_in[i]);
-    for (size_t i = 0; i < slot.pinned_out.size(); ++i)
-      dev_.h2d().enqueueUnmapMemObject(slot.pinned_out[i].get(), slot.host_out[i]);
-  }
+  // A failed chunk may leave transfers in flight: none may touch a block
+  // once it is back in the cache.
   dev_.h2d().finish();
-  for (Slot& slot : slots_) slot = Slot{};
+  dev_.d2h().finish();
+  for (Slot& slot : slots_) {
+    for (PinnedBlock& block : slot.pinned_in) dev_.give_pinned(std::move(block));
+    for (PinnedBlock& block : slot.pinned_out) dev_.give_pinned(std::move(block));
+    slot = Slot{};
+  }
   allocated_rows_ = 0;
 }
 
@@ -362,19 +358,20 @@ Status DeviceLane::enqueue(Slot& slot, Range r) {
   for (size_t i = 0; i < job.inputs.size(); ++i) {
     const RowsInput& in = job.inputs[i];
     if (in.provider) {
-      if (int code = in.provider(r.first, r.rows, slot.host_in[i]); code != 0)
+      if (int code = in.provider(r.first, r.rows, slot.pinned_in[i].host); code != 0)
         return make_error(Code::task_failed, run_.s.name, ": the row provider of input ", i, " returned ", code,
                           " for rows [", r.first, ", ", r.first + r.rows, ")");
     } else {
-      staging_copy(run_.env.executor, slot.host_in[i], in.data + r.first * in.bytes_per_row, r.rows * in.bytes_per_row);
+      staging_copy(run_.env.executor, slot.pinned_in[i].host, in.data + r.first * in.bytes_per_row,
+                   r.rows * in.bytes_per_row);
     }
   }
   std::vector<cl::Event> writes(job.inputs.size());
   cl_int err = CL_SUCCESS;
   for (size_t i = 0; i < job.inputs.size(); ++i) {
     err = dev_.h2d().enqueueWriteBuffer(slot.in[i].get(), CL_FALSE, 0,
-                                        static_cast<size_t>(r.rows * job.inputs[i].bytes_per_row), slot.host_in[i],
-                                        nullptr, &writes[i]);
+                                        static_cast<size_t>(r.rows * job.inputs[i].bytes_per_row),
+                                        slot.pinned_in[i].host, nullptr, &writes[i]);
     if (err != CL_SUCCESS) return opencl_error(err, "clEnqueueWriteBuffer", dev_.name());
   }
   // Arguments: inputs, outputs, scalars, then `long first_row, long rows`.
@@ -413,9 +410,14 @@ Status DeviceLane::enqueue(Slot& slot, Range r) {
     return make_error(fault->code, "clEnqueueNDRangeKernel failed on device '", dev_.name(), "' (injected fault '",
                       fault->rule, "')");
   }
-  err = dev_.compute().enqueueNDRangeKernel(
-      kernel_, cl::NullRange, cl::NDRange(static_cast<size_t>(job.work_items_per_row), static_cast<size_t>(r.rows)),
-      cl::NullRange, &writes, &done);
+  const auto items = static_cast<size_t>(job.work_items_per_row), group = static_cast<size_t>(job.group_items);
+  if (group > 0)
+    err = dev_.compute().enqueueNDRangeKernel(
+        kernel_, cl::NullRange, cl::NDRange((items + group - 1) / group * group, static_cast<size_t>(r.rows)),
+        cl::NDRange(group, 1), &writes, &done);
+  else
+    err = dev_.compute().enqueueNDRangeKernel(kernel_, cl::NullRange, cl::NDRange(items, static_cast<size_t>(r.rows)),
+                                              cl::NullRange, &writes, &done);
   if (err == CL_INVALID_KERNEL_ARGS)
     return make_error(Code::invalid_argument, run_.s.name, ": kernel '", run_.kernel.name(), "' has more than the ",
                       arg, " arguments a row run sets (each input, each output, each scalar, first_row, rows)");
@@ -425,8 +427,8 @@ Status DeviceLane::enqueue(Slot& slot, Range r) {
   slot.reads.assign(job.outputs.size(), cl::Event());
   for (size_t j = 0; j < job.outputs.size(); ++j) {
     err = dev_.d2h().enqueueReadBuffer(slot.out[j].get(), CL_FALSE, 0,
-                                       static_cast<size_t>(r.rows * job.outputs[j].bytes_per_row), slot.host_out[j],
-                                       &after_kernel, &slot.reads[j]);
+                                       static_cast<size_t>(r.rows * job.outputs[j].bytes_per_row),
+                                       slot.pinned_out[j].host, &after_kernel, &slot.reads[j]);
     if (err != CL_SUCCESS) return opencl_error(err, "clEnqueueReadBuffer", dev_.name());
   }
   dev_.h2d().flush();
@@ -466,7 +468,7 @@ void DeviceLane::finish(Slot& slot) {
   const RowsJob& job = run_.job;
   for (size_t j = 0; j < job.outputs.size(); ++j)
     staging_copy(run_.env.executor, job.outputs[j].data + slot.range.first * job.outputs[j].bytes_per_row,
-                 slot.host_out[j], slot.range.rows * job.outputs[j].bytes_per_row);
+                 slot.pinned_out[j].host, slot.range.rows * job.outputs[j].bytes_per_row);
   cl_ulong started = 0, ended = 0;  // left at 0 where a driver has no profiling
   if (slot.kernel.getProfilingInfo(CL_PROFILING_COMMAND_START, &started) == CL_SUCCESS &&
       slot.kernel.getProfilingInfo(CL_PROFILING_COMMAND_END, &ended) == CL_SUCCESS && ended > started)
@@ -501,7 +503,7 @@ void DeviceLane::process() {
     if (part.rows < todo.rows) redo_.push_front(Range{todo.first + part.rows, todo.rows - part.rows});
     if (allocated_rows_ < part.rows || allocated_rows_ > 2 * chunk_rows_) {
       for (Slot& s : slots_) finish(s);
-      if (auto ok = allocate(chunk_rows_); !ok) {
+      if (auto ok = allocate(std::min(chunk_rows_, run_.unit)); !ok) {  // no range is longer than a unit
         release();
         if (ok.error().code == Code::out_of_memory) {
           redo_.push_front(part);

@@ -48,6 +48,7 @@ struct RowsJob {
   // scratch_bytes_per_row > 0), each constant, each scalar, `long first_row, long rows`.
   std::vector<std::vector<unsigned char>> scalars;
   int64_t work_items_per_row = 1;
+  int64_t group_items = 0;  // built-in kernels: work-group size along a row (the row rounded up to it); 0: the driver's
   int64_t rows_per_chunk = 0;       // the host's choice; 0: sized per device
   int64_t plan_rows_per_chunk = 0;  // the plan's device chunk: a cap
   RowsCpuFn cpu;                    // empty: none
