@@ -134,7 +134,7 @@ TEST_F(StackDevice, EveryRuleAgreesWithTheCpu) {
       {PLX_REJECT_SIGMA_CLIP, PLX_COMBINE_WEIGHTED_MEAN, PLX_WEIGHTS_NOISE_VARIANCE, PLX_NORMALIZE_MULTIPLICATIVE},
       {PLX_REJECT_MINMAX, PLX_COMBINE_WEIGHTED_MEAN, PLX_WEIGHTS_NOISE_VARIANCE, PLX_NORMALIZE_LINEAR_FIT},
       {PLX_REJECT_NONE, PLX_COMBINE_WEIGHTED_MEAN, PLX_WEIGHTS_NOISE_VARIANCE, PLX_NORMALIZE_ADDITIVE}};
-  for (int64_t n : {1, 2, 3, 5, 31, 64, 65, 130}) {  // above 64: the global-memory path
+  for (int64_t n : {1, 2, 3, 5, 8, 12, 31, 64, 65, 130}) {  // networks of 8 to 64; above, the global path
     Frames f(n, 9, 37, 2, static_cast<uint64_t>(n));
     for (const Rule& rule : rules) {
       const std::string what = "N=" + std::to_string(n) + " reject " + std::to_string(rule.reject) + " combine " +
@@ -191,6 +191,50 @@ TEST_F(StackDevice, OutOfMemorySplitsAndDeviceFailuresFallBackToTheCpu) {
   EXPECT_GE(report.fallback_chunks, 1);
   expect_agree(cpu, fallback, "with a chunk on the CPU");
   plx_runtime_destroy(failing);
+}
+
+// The maps (count, low, high) a caller leaves NULL are not transferred; the
+// totals then come from the kernel's per-row sums. The same image and totals
+// with every map, some or none; in place, in column tiles and on the CPU
+// fallback of a failed chunk.
+TEST_F(StackDevice, MapsLeftOutChangeNeitherTheImageNorTheTotals) {
+  Frames f(24, 33, 301, 2, 5);
+  const Rule rule{PLX_REJECT_SIGMA_CLIP, PLX_COMBINE_MEAN};
+  Out all;
+  ASSERT_EQ(run(rt_, desc_for(f, rule, PLX_PREFER_GPU), all), PLX_OK) << last_error();
+  for (int fallback = 0; fallback < 2; ++fallback) {
+    for (int tiled = 0; tiled < 2; ++tiled) {
+      for (int keep = 0; keep < 2; ++keep) {  // none of the maps, or the count alone
+        plx_runtime_t* rt = fallback ? pocl_runtime("enqueue=1:device") : rt_;
+        plx_run_report_t report;
+        report.struct_size = sizeof report;
+        plx_run_options_t o;
+        plx_run_options_init(&o, sizeof o);
+        o.report = &report;
+        if (tiled) o.memory_budget_bytes = 24 * 64 * 4 * 32;  // column tiles
+        plx_stack_desc_t d = desc_for(f, rule, PLX_PREFER_GPU);
+        d.run_options = &o;
+        Out some;
+        some.image.assign(all.image.size(), -1.0f);
+        some.count.assign(all.count.size(), -1);
+        plx_stack_result_init(&some.r, sizeof some.r);
+        some.r.image = some.image.data();
+        if (keep) some.r.count = some.count.data();
+        const std::string what = std::string(fallback ? "with a CPU fallback" : "on the device") +
+                                 (tiled ? ", in column tiles" : "") + (keep ? ", the count alone" : ", no map");
+        ASSERT_EQ(plx_stack(rt, &d, &some.r), PLX_OK) << last_error();
+        EXPECT_EQ(std::memcmp(all.image.data(), some.image.data(), all.image.size() * 4), 0) << what;
+        EXPECT_EQ(some.r.kept, all.r.kept) << what;
+        EXPECT_EQ(some.r.rejected, all.r.rejected) << what;
+        if (keep) EXPECT_EQ(some.count, all.count) << what;
+        if (tiled) EXPECT_GT(some.r.tiles, all.r.tiles) << what;
+        if (fallback) {
+          EXPECT_GE(report.fallback_chunks, 1) << what;
+          plx_runtime_destroy(rt);
+        }
+      }
+    }
+  }
 }
 
 int provide(void* user, int64_t frame, int64_t row0, int64_t rows, int64_t col0, int64_t cols, int32_t channel,

@@ -2,18 +2,33 @@
 // (one channel, one image row, one column tile). The rules are those of the
 // scalar reference (pixel_rule.cpp), in double precision, on the pixel's
 // samples sorted once: every clipping iteration keeps a contiguous range of
-// them. Up to PLX_SMALL_N frames the samples sit in private memory; above,
-// each work-item sorts its column of a global scratch buffer (heapsort, laid
-// out so that neighbouring work-items touch neighbouring addresses).
+// them.
 //
-// The part between the TEMPLATE markers is instantiated twice by the host
-// (stack_opencl.cpp): SAS becomes the address space of the sorted samples
-// (__private, __global) and SFX a suffix, because OpenCL 1.2 has no generic
-// pointers.
+// The rules are written once (RULES) over a loader that leaves the samples
+// sorted (load_sorted) and a few accessors (at, sums, skip_low, skip_high:
+// ACCESS), for two places of the sorted samples:
+// - up to PLX_NET frames (8, 16, 32 or 64, set by the host), NETWORK: the
+//   samples are sorted in registers by a bitonic network (every index a
+//   constant), then stored to local memory (PLX_SORTED: double up to 32
+//   frames, float for 64), where the rules read them (column-major per
+//   work-group: no bank conflicts). Reading them from registers instead needs
+//   a select over the whole array per access, which made the kernel larger
+//   and no faster on an H100. Doubles spare a conversion per sample read,
+//   which a GPU runs at a quarter of its double rate (32 frames: 8% faster on
+//   an H100); for 64 frames they took so much local memory that fewer groups
+//   ran at once, and the kernel was 20% slower.
+// - above, HEAPSORT: each work-item heap-sorts its column of a global scratch
+//   buffer, laid out so that neighbouring work-items touch neighbouring
+//   addresses.
+//
+// The host (stack_opencl.cpp) instantiates the marked parts by text: SAS
+// becomes the samples' address space, SET their type (float in global
+// memory, PLX_SORTED in local memory), _SFX a suffix (_g global, _l local),
+// NETP the network's size and NETWORK_COMPARATORS its comparators, because
+// OpenCL 1.2 has no templates or generic pointers. It also defines PLX_NET
+// (0: no network part).
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #pragma OPENCL FP_CONTRACT OFF
-
-#define PLX_SMALL_N 64
 
 // Rule codes, as plx::stack::Reject / Combine / Centre.
 #define REJECT_NONE 0
@@ -40,26 +55,11 @@ typedef struct {
   int first, last, by_rank;
 } bounds_t;
 
-//@@TEMPLATE_BEGIN
-double median_SFX(const SAS float* s, int st, int a, int m) {
-  if (m == 0) return NAN;
-  const int mid = a + m / 2;
-  return (m & 1) ? (double)s[mid * st] : ((double)s[(mid - 1) * st] + (double)s[mid * st]) * 0.5;
-}
-
-// numpy's linear quantile of sorted positions [a, a + m).
-double quantile_SFX(const SAS float* s, int st, int a, int m, double q) {
-  const double pos = ((double)m - 1.0) * q;
-  const double fl = floor(pos);
-  const int i = (int)fl;
-  const double g = pos - fl;
-  const double lo = s[(a + i) * st], hi = s[(a + min(i + 1, m - 1)) * st];
-  const double diff = hi - lo;
-  return g >= 0.5 ? hi - diff * (1.0 - g) : lo + diff * g;
-}
+//@@ACCESS_BEGIN
+double at_SFX(const SAS SET* s, int st, int i) { return s[i * st]; }
 
 // Sums of d = s - c and d^2 over sorted positions [a, b).
-void sums_SFX(const SAS float* s, int st, int a, int b, double c, double* s1, double* s2) {
+void sums_SFX(const SAS SET* s, int st, int a, int b, double c, double* s1, double* s2) {
   double a1 = 0, a2 = 0;
   for (int i = a; i < b; ++i) {
     const double d = (double)s[i * st] - c;
@@ -70,6 +70,19 @@ void sums_SFX(const SAS float* s, int st, int a, int b, double c, double* s1, do
   *s2 = a2;
 }
 
+// The first position of [a, b) not below lo, and the end of [a, b) without
+// what lies above hi (s sorted).
+int skip_low_SFX(const SAS SET* s, int st, int a, int b, double lo) {
+  while (a < b && (double)s[a * st] < lo) ++a;
+  return a;
+}
+int skip_high_SFX(const SAS SET* s, int st, int a, int b, double hi) {
+  while (b > a && (double)s[(b - 1) * st] > hi) --b;
+  return b;
+}
+//@@ACCESS_END
+
+//@@HEAPSORT_BEGIN
 void sift_SFX(SAS float* s, int st, int root, int end) {
   for (;;) {
     int child = 2 * root + 1;
@@ -83,7 +96,21 @@ void sift_SFX(SAS float* s, int st, int root, int end) {
   }
 }
 
-void sort_SFX(SAS float* s, int st, int n) {
+// The pixel's n samples (stride xs) into s, sorted, NaN as +inf (sorted
+// last), -0 as +0; counts of -inf, finite and NaN samples.
+void load_sorted_SFX(__global const float* x, long xs, int n, SAS float* s, int st, int* negative, int* finite,
+                     int* nan) {
+  int ng = 0, fi = 0, na = 0;
+  for (int j = 0; j < n; ++j) {
+    const float v = x[j * xs] + 0.0f;
+    s[j * st] = isnan(v) ? INFINITY : v;
+    ng += v == -INFINITY;
+    fi += isfinite(v) ? 1 : 0;
+    na += isnan(v) ? 1 : 0;
+  }
+  *negative = ng;
+  *finite = fi;
+  *nan = na;
   for (int i = n / 2 - 1; i >= 0; --i) sift_SFX(s, st, i, n);
   for (int end = n - 1; end > 0; --end) {
     const float t = s[0];
@@ -92,9 +119,66 @@ void sort_SFX(SAS float* s, int st, int n) {
     sift_SFX(s, st, 0, end);
   }
 }
+//@@HEAPSORT_END
+
+//@@NETWORK_BEGIN
+// PLX_CAS(a, b) leaves the smaller in a. The host writes the network out as
+// one PLX_CAS(v[i], v[j]) per comparator, every index a constant, so that v
+// stays in registers (loops over the stages left it in local memory).
+#define PLX_CAS(a, b)             \
+  {                               \
+    const float low = fmin(a, b); \
+    b = fmax(a, b);               \
+    a = low;                      \
+  }
+
+// As the HEAPSORT loader, sorting NETP samples (padded with +inf) in registers.
+void load_sorted_SFX(__global const float* x, long xs, int n, SAS SET* s, int st, int* negative, int* finite,
+                     int* nan) {
+  float v[NETP];
+  int ng = 0, fi = 0, na = 0;
+#pragma unroll
+  for (int j = 0; j < NETP; ++j) {
+    float value = INFINITY;  // padding: sorted last, never read as a sample
+    if (j < n) {
+      value = x[j * xs] + 0.0f;
+      ng += value == -INFINITY;
+      fi += isfinite(value) ? 1 : 0;
+      na += isnan(value) ? 1 : 0;
+      if (isnan(value)) value = INFINITY;
+    }
+    v[j] = value;
+  }
+  *negative = ng;
+  *finite = fi;
+  *nan = na;
+  NETWORK_COMPARATORS
+#pragma unroll
+  for (int j = 0; j < NETP; ++j)
+    if (j < n) s[j * st] = v[j];
+}
+//@@NETWORK_END
+
+//@@RULES_BEGIN
+double median_SFX(const SAS SET* s, int st, int a, int m) {
+  if (m == 0) return NAN;
+  const int mid = a + m / 2;
+  return (m & 1) ? (double)at_SFX(s, st, mid) : ((double)at_SFX(s, st, mid - 1) + (double)at_SFX(s, st, mid)) * 0.5;
+}
+
+// numpy's linear quantile of sorted positions [a, a + m).
+double quantile_SFX(const SAS SET* s, int st, int a, int m, double q) {
+  const double pos = ((double)m - 1.0) * q;
+  const double fl = floor(pos);
+  const int i = (int)fl;
+  const double g = pos - fl;
+  const double lo = at_SFX(s, st, a + i), hi = at_SFX(s, st, a + min(i + 1, m - 1));
+  const double diff = hi - lo;
+  return g >= 0.5 ? hi - diff * (1.0 - g) : lo + diff * g;
+}
 
 // astropy's sigma_clip (or its winsorized form) over sorted positions [f0, f1).
-bounds_t sigma_clip_SFX(const rule_t* r, const SAS float* s, int st, int f0, int f1, double c0) {
+bounds_t sigma_clip_SFX(const rule_t* r, const SAS SET* s, int st, int f0, int f1, double c0) {
   const int winsor = r->reject == REJECT_WINSOR;
   bounds_t out;
   out.centre = c0;
@@ -123,8 +207,8 @@ bounds_t sigma_clip_SFX(const rule_t* r, const SAS float* s, int st, int f0, int
       s1 = below * d05 + r1 + above * d95;
       s2 = below * (d05 * d05) + r2 + above * (d95 * d95);
       const int mid = a + m / 2;
-      const double vh = fmin(fmax((double)s[mid * st], q05), q95);
-      med = (m & 1) ? vh : (fmin(fmax((double)s[(mid - 1) * st], q05), q95) + vh) * 0.5;
+      const double vh = fmin(fmax((double)at_SFX(s, st, mid), q05), q95);
+      med = (m & 1) ? vh : (fmin(fmax((double)at_SFX(s, st, mid - 1), q05), q95) + vh) * 0.5;
     }
     const double inv = 1.0 / md;
     const double e1 = s1 * inv;
@@ -135,10 +219,8 @@ bounds_t sigma_clip_SFX(const rule_t* r, const SAS float* s, int st, int f0, int
     const double lo = cen - r->sigma_low * sd, hi = cen + r->sigma_high * sd;
     out.low = lo;
     out.high = hi;
-    int a2 = a;
-    while (a2 < b && (double)s[a2 * st] < lo) ++a2;
-    int b2 = b;
-    while (b2 > a2 && (double)s[(b2 - 1) * st] > hi) --b2;
+    const int a2 = skip_low_SFX(s, st, a, b, lo);
+    const int b2 = skip_high_SFX(s, st, a2, b, hi);
     ++it;
     if (a2 == a && b2 == b) break;
     a = a2;
@@ -149,7 +231,7 @@ bounds_t sigma_clip_SFX(const rule_t* r, const SAS float* s, int st, int f0, int
 }
 
 // The rule's selection of the finite samples [f0, f1).
-bounds_t decide_SFX(const rule_t* r, const SAS float* s, int st, int f0, int f1) {
+bounds_t decide_SFX(const rule_t* r, const SAS SET* s, int st, int f0, int f1) {
   const int nf = f1 - f0;
   const double c0 = median_SFX(s, st, f0, nf);
   bounds_t out;
@@ -166,8 +248,8 @@ bounds_t decide_SFX(const rule_t* r, const SAS float* s, int st, int f0, int f1)
     } else if (r->reject == REJECT_MINMAX && nf > r->n_low + r->n_high) {
       out.first = f0 + r->n_low;
       out.last = f1 - r->n_high;
-      out.low = s[out.first * st];
-      out.high = s[(out.last - 1) * st];
+      out.low = at_SFX(s, st, out.first);
+      out.high = at_SFX(s, st, out.last - 1);
       out.by_rank = 1;
       return out;
     }
@@ -176,28 +258,17 @@ bounds_t decide_SFX(const rule_t* r, const SAS float* s, int st, int f0, int f1)
     out.low = -INFINITY;
     out.high = INFINITY;
   }
-  int a = f0;
-  while (a < f1 && (double)s[a * st] < out.low) ++a;
-  int b = f1;
-  while (b > a && (double)s[(b - 1) * st] > out.high) --b;
-  out.first = a;
-  out.last = b;
+  out.first = skip_low_SFX(s, st, f0, f1, out.low);
+  out.last = skip_high_SFX(s, st, out.first, f1, out.high);
   return out;
 }
 
 // One pixel: x = its samples in frame order (stride xs), s = room for them sorted.
-void pixel_SFX(const rule_t* r, __global const float* x, long xs, int n, SAS float* s, int st,
+void pixel_SFX(const rule_t* r, __global const float* x, long xs, int n, SAS SET* s, int st,
                __global const double* w, int weighted, __global int* frame_rejected, float* value, int* count,
                int* low, int* high) {
-  int negative = 0, finite = 0, nan = 0;
-  for (int j = 0; j < n; ++j) {
-    const float v = x[j * xs] + 0.0f;  // -0 becomes +0
-    s[j * st] = isnan(v) ? INFINITY : v;
-    negative += v == -INFINITY;
-    finite += isfinite(v) ? 1 : 0;
-    nan += isnan(v) ? 1 : 0;
-  }
-  sort_SFX(s, st, n);
+  int negative, finite, nan;
+  load_sorted_SFX(x, xs, n, s, st, &negative, &finite, &nan);
   const int f0 = negative, f1 = negative + finite;
   *value = NAN;
   *count = 0;
@@ -217,14 +288,14 @@ void pixel_SFX(const rule_t* r, __global const float* x, long xs, int n, SAS flo
   double wsum = 0, wx = 0;
   if (weighted || frame_rejected) {
     // MINMAX ranks ties by frame: the first of equal values go first.
-    const double low_value = s[b.first * st], high_value = s[max(b.last - 1, b.first) * st];
+    const double low_value = at_SFX(s, st, b.first), high_value = at_SFX(s, st, max(b.last - 1, b.first));
     int below_low = 0, below_high = 0, seen_low = 0, seen_high = 0;
     if (b.by_rank) {
       int i = b.first;
-      while (i > f0 && s[(i - 1) * st] == s[b.first * st]) --i;
+      while (i > f0 && at_SFX(s, st, i - 1) == low_value) --i;
       below_low = i - f0;
       i = b.last - 1;
-      while (i > f0 && s[(i - 1) * st] == s[(b.last - 1) * st]) --i;
+      while (i > f0 && at_SFX(s, st, i - 1) == at_SFX(s, st, b.last - 1)) --i;
       below_high = i - f0;
     }
     const double lo = fmax(b.low, -DBL_MAX), hi = fmin(b.high, DBL_MAX);
@@ -270,15 +341,15 @@ void pixel_SFX(const rule_t* r, __global const float* x, long xs, int n, SAS flo
       v = median_SFX(s, st, b.first, kept);
       break;
     case COMBINE_MIN:
-      v = s[b.first * st];
+      v = at_SFX(s, st, b.first);
       break;
     default:
-      v = s[(b.last - 1) * st];
+      v = at_SFX(s, st, b.last - 1);
       break;
   }
   *value = (float)v;
 }
-//@@TEMPLATE_END
+//@@RULES_END
 
 // Mean, sum or weighted mean without rejection: one pass in frame order.
 void plain_pixel(const rule_t* r, __global const float* x, long xs, int n, __global const double* w, int weighted,
@@ -312,44 +383,68 @@ void plain_pixel(const rule_t* r, __global const float* x, long xs, int n, __glo
 
 // Row unit u = (channel x col_tiles + tile) x height + row; its input holds
 // `frames` rows of `tile_cols` samples (frame-major); columns past the image's
-// width are padding.
+// width are padding. `maps` says which of count, low and high (bits 0, 1, 2)
+// the host reads; `totals` gets each row's kept and rejected samples.
+#define PLX_GROUP 64  // work-items per group along a row: the host's local size
+
 __kernel void plx_stack(__global const float* in, __global float* image, __global int* count, __global int* low,
-                        __global int* high, __global int* frame_rejected, __global float* scratch,
-                        __global const double* weights, int frames, int tile_cols, long height, long col_tiles,
-                        long width, int want_frame_rejected, int weighted, int reject, int combine, int centre,
-                        int max_iters, int n_low, int n_high, double sigma_low, double sigma_high,
-                        double percentile_low, double percentile_high, long first_row, long rows) {
-  const int col = (int)get_global_id(0);
-  const long r = (long)get_global_id(1);
-  if (col >= tile_cols || r >= rows) return;
+                        __global int* high, __global int* frame_rejected, __global int* totals,
+                        __global float* scratch, __global const double* weights, int frames, int tile_cols,
+                        long height, long col_tiles, long width, int want_frame_rejected, int maps, int weighted,
+                        int reject, int combine, int centre, int max_iters, int n_low, int n_high, double sigma_low,
+                        double sigma_high, double percentile_low, double percentile_high, long first_row,
+                        long rows) {
+  const int col = (int)get_global_id(0), lid = (int)get_local_id(0);
+  const long r = (long)get_global_id(1);  // < rows: the host's range is exact in rows
+#if PLX_NET
+  __local PLX_SORTED sorted[PLX_NET * PLX_GROUP];
+#endif
   const long unit = first_row + r;
   const long tile = (unit / height) % col_tiles;
   const long channel = unit / (height * col_tiles);
   const long o = r * tile_cols + col;
-  if (tile * tile_cols + col >= width) {  // padding
-    image[o] = NAN;
-    count[o] = low[o] = high[o] = 0;
-    return;
+  float value = NAN;
+  int c = 0, l = 0, h = 0;
+  if (col < tile_cols && tile * tile_cols + col < width) {  // else padding, or past the row
+    rule_t rule = {reject, combine, centre, max_iters, n_low, n_high, sigma_low, sigma_high, percentile_low,
+                   percentile_high};
+    __global const float* x = in + r * (long)frames * tile_cols + col;
+    __global const double* w = weights + channel * frames;
+    __global int* fr = want_frame_rejected ? frame_rejected + r * frames : 0;
+    const int plain =
+        reject == REJECT_NONE && (combine == COMBINE_MEAN || combine == COMBINE_SUM || combine == COMBINE_WMEAN);
+    if (plain) {
+      plain_pixel(&rule, x, tile_cols, frames, w, weighted, fr, &value, &c, &l, &h);
+#if PLX_NET
+    } else if (frames <= PLX_NET) {
+      pixel_l(&rule, x, tile_cols, frames, sorted + lid, PLX_GROUP, w, weighted, fr, &value, &c, &l, &h);
+#endif
+    } else {
+      pixel_g(&rule, x, tile_cols, frames, scratch + r * (long)frames * tile_cols + col, tile_cols, w, weighted, fr,
+              &value, &c, &l, &h);
+    }
   }
-  rule_t rule = {reject, combine, centre, max_iters, n_low, n_high, sigma_low, sigma_high, percentile_low,
-                 percentile_high};
-  __global const float* x = in + r * (long)frames * tile_cols + col;
-  __global const double* w = weights + channel * frames;
-  __global int* fr = want_frame_rejected ? frame_rejected + r * frames : 0;
-  float value;
-  int c, l, h;
-  const int plain = reject == REJECT_NONE && (combine == COMBINE_MEAN || combine == COMBINE_SUM || combine == COMBINE_WMEAN);
-  if (plain) {
-    plain_pixel(&rule, x, tile_cols, frames, w, weighted, fr, &value, &c, &l, &h);
-  } else if (frames <= PLX_SMALL_N) {
-    float s[PLX_SMALL_N];
-    pixel_p(&rule, x, tile_cols, frames, s, 1, w, weighted, fr, &value, &c, &l, &h);
-  } else {
-    pixel_g(&rule, x, tile_cols, frames, scratch + r * (long)frames * tile_cols + col, tile_cols, w, weighted, fr,
-            &value, &c, &l, &h);
+  if (col < tile_cols) {
+    image[o] = value;
+    if (maps & 1) count[o] = c;
+    if (maps & 2) low[o] = l;
+    if (maps & 4) high[o] = h;
   }
-  image[o] = value;
-  count[o] = c;
-  low[o] = l;
-  high[o] = h;
+  // The row's totals: summed in the group, then one atomic per group (one
+  // per work-item made the kernel twice as slow on an H100).
+  __local int kept_sum[PLX_GROUP], rejected_sum[PLX_GROUP];
+  kept_sum[lid] = c;
+  rejected_sum[lid] = l + h;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int apart = PLX_GROUP / 2; apart > 0; apart >>= 1) {
+    if (lid < apart) {
+      kept_sum[lid] += kept_sum[lid + apart];
+      rejected_sum[lid] += rejected_sum[lid + apart];
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (lid == 0) {
+    if (kept_sum[0]) atomic_add(totals + 2 * r, kept_sum[0]);
+    if (rejected_sum[0]) atomic_add(totals + 2 * r + 1, rejected_sum[0]);
+  }
 }

@@ -1,10 +1,12 @@
 #include "kernels/stack/stack_opencl.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <limits>
 
 #include "core/runtime.hpp"
+#include "device/device_set.hpp"
 #include "device/kernel.hpp"
 #include "device/streaming.hpp"
 #include "kernels/stack/pixel_block.hpp"
@@ -14,58 +16,90 @@
 namespace plx::stack {
 namespace {
 
-constexpr int64_t kSmallFrames = 64;  // PLX_SMALL_N of stack.cl: private memory up to here
+constexpr int64_t kGroupItems = 64;  // PLX_GROUP of stack.cl
 
-// stack.cl with its template part instantiated for private and global samples.
-std::string kernel_source() {
+// The sorting network of stack.cl for n frames (0: none, the global heapsort):
+// its samples take size x kGroupItems doubles (floats for 64) of local
+// memory, which every device must have besides the group's row totals.
+int network_size(int64_t n, const DeviceSet& set, const std::vector<int>& devices) {
+  for (int size : {8, 16, 32, 64}) {
+    if (n > size) continue;
+    const int64_t bytes = size * kGroupItems * (size <= 32 ? 8 : 4) + 2 * kGroupItems * 4;
+    for (int index : devices)
+      if (bytes > set.info(index).local_memory_bytes) return 0;
+    return size;
+  }
+  return 0;
+}
+
+// A bitonic sorting network of `size` (a power of 2) samples v[] as OpenCL
+// statements: PLX_CAS(v[i], v[j]) leaves the smaller of the two in v[i].
+std::string network_comparators(int size) {
+  std::string out;
+  for (int k = 2; k <= size; k <<= 1)
+    for (int j = k >> 1; j > 0; j >>= 1)
+      for (int i = 0; i < size; ++i)
+        if (const int l = i ^ j; l > i) {
+          const bool up = (i & k) == 0;
+          out += cat("PLX_CAS(v[", up ? i : l, "], v[", up ? l : i, "]) ");
+        }
+  return out;
+}
+
+// stack.cl with its marked parts instantiated: the rules over samples in
+// global memory (heapsort), and, when `network` is non-zero, over samples
+// sorted by a network of that size and kept in local memory as doubles.
+std::string kernel_source(int network) {
   const std::string text = kStackClSource;
-  const std::string begin = "//@@TEMPLATE_BEGIN", end = "//@@TEMPLATE_END";
-  const size_t b = text.find(begin), e = text.find(end);
-  const std::string part = text.substr(b + begin.size(), e - b - begin.size());
-  auto instance = [&](const std::string& space, const std::string& suffix) {
-    std::string out = part;
-    for (size_t at = 0; (at = out.find("SAS", at)) != std::string::npos; at += space.size()) out.replace(at, 3, space);
-    for (size_t at = 0; (at = out.find("_SFX", at)) != std::string::npos; at += suffix.size())
-      out.replace(at, 4, suffix);
-    return out;
+  auto part = [&](const std::string& name) {
+    const std::string begin = "//@@" + name + "_BEGIN", end = "//@@" + name + "_END";
+    const size_t b = text.find(begin), e = text.find(end);
+    return text.substr(b + begin.size(), e - b - begin.size());
   };
-  return text.substr(0, b) + instance("__private", "_p") + instance("__global", "_g") + text.substr(e + end.size());
+  auto replace_all = [](std::string s, const std::string& from, const std::string& to) {
+    for (size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += to.size()) s.replace(at, from.size(), to);
+    return s;
+  };
+  const std::string sorted_type = network > 0 && network <= 32 ? "double" : "float";  // see stack.cl
+  auto instance = [&](const std::string& name, const std::string& space, const std::string& suffix) {
+    const std::string type = space == "__local" ? sorted_type : "float";
+    return replace_all(replace_all(replace_all(part(name), "SAS", space), "SET", type), "_SFX", suffix);
+  };
+  const size_t first = text.find("//@@ACCESS_BEGIN");
+  const std::string last_marker = "//@@RULES_END";
+  std::string out = cat("#define PLX_NET ", network, "\n#define PLX_SORTED ", sorted_type, "\n", text.substr(0, first));
+  out += instance("ACCESS", "__global", "_g") + instance("HEAPSORT", "__global", "_g") +
+         instance("RULES", "__global", "_g");
+  if (network > 0) {
+    const std::string loader =
+        replace_all(instance("NETWORK", "__local", "_l"), "NETWORK_COMPARATORS", network_comparators(network));
+    out += instance("ACCESS", "__local", "_l") + replace_all(loader, "NETP", std::to_string(network)) +
+           instance("RULES", "__local", "_l");
+  }
+  return out + text.substr(text.find(last_marker) + last_marker.size());
 }
 
 class DeviceStack {
  public:
-  DeviceStack(const StackJob& job, const StackPlan& plan) : job_(job), plan_(plan), f_(job.frames) {}
+  // `maps`: which of count, low and high (bits 0, 1, 2) are transferred.
+  DeviceStack(const StackJob& job, const StackPlan& plan, Executor& executor, int maps)
+      : job_(job), plan_(plan), f_(job.frames), executor_(executor), maps_(maps) {}
 
   // Fills the input of units [first, first + rows): per unit, N rows of
   // tile_cols samples, normalized as the CPU loads them, padded with NaN.
+  // Frames are filled in parallel: one thread's copy (~10 GB/s) is slower
+  // than the link it feeds (~50 GB/s from pinned memory on an H100).
   int provide(int64_t first, int64_t rows, float* dst) {
-    const int64_t n = f_.count, tc = plan_.tile_cols;
-    for (int64_t r = 0; r < rows;) {
-      const RowUnit u = plan_.unit(first + r);
-      // The rows after it in the same channel and tile: one provider call per frame.
-      const int64_t run = std::min(rows - r, f_.height - u.row);
-      for (int64_t j = 0; j < n; ++j) {
-        float* out = dst + (r * n + j) * tc;
-        if (f_.provider) {
-          if (int code = provider_.read(f_.provider, j, u.channel, u.row, run, u.col0, u.cols, out, n * tc); code != 0)
-            return code;
-        } else {
-          for (int64_t k = 0; k < run; ++k)
-            std::memcpy(out + k * n * tc, f_.at(j, u.channel, u.row + k, u.col0), static_cast<size_t>(u.cols) * 4);
-        }
-        const FrameParams& p = job_.params;
-        const size_t c = static_cast<size_t>(u.channel) * static_cast<size_t>(n) + static_cast<size_t>(j);
-        for (int64_t k = 0; k < run; ++k) {
-          float* row = out + k * n * tc;
-          if (p.normalized)
-            for (int64_t i = 0; i < u.cols; ++i)
-              row[i] = static_cast<float>(static_cast<double>(row[i]) * p.scale[c] + p.offset[c]);
-          std::fill(row + u.cols, row + tc, std::numeric_limits<float>::quiet_NaN());
-        }
-      }
-      r += run;
-    }
-    return 0;
+    const int64_t n = f_.count;
+    const int64_t bytes = rows * n * plan_.tile_cols * 4;
+    const int lanes =
+        static_cast<int>(std::clamp<int64_t>(bytes / kBytesPerLane, 1, std::min<int64_t>(n, executor_.threads())));
+    std::atomic<int> failed{0};
+    executor_.run_lanes(lanes, [&](int lane) {
+      for (int64_t j = lane; j < n && failed.load() == 0; j += lanes)
+        if (int code = provide_frame(j, first, rows, dst); code != 0) failed.store(code);
+    });
+    return failed.load();
   }
 
   // The CPU pixel loops over provided units: the fallback of a device chunk.
@@ -74,6 +108,7 @@ class DeviceStack {
     Scratch scratch;
     std::vector<const float*> frame_rows(static_cast<size_t>(n));
     std::vector<int64_t> rejected(static_cast<size_t>(n));
+    std::vector<int32_t> untransferred(static_cast<size_t>(3 * tc));  // the maps the host does not want
     for (int64_t r = 0; r < rows; ++r) {
       const RowUnit u = plan_.unit(first + r);
       PixelBlock block;
@@ -83,14 +118,23 @@ class DeviceStack {
       block.pixels = u.cols;
       if (job_.params.weighted) block.weight = job_.params.weight.data() + static_cast<size_t>(u.channel) * n;
       block.image = static_cast<float*>(out[0]) + r * tc;
-      block.count = static_cast<int32_t*>(out[1]) + r * tc;
-      block.low = static_cast<int32_t*>(out[2]) + r * tc;
-      block.high = static_cast<int32_t*>(out[3]) + r * tc;
+      int32_t* map[3];
+      for (int k = 0; k < 3; ++k)
+        map[k] = maps_ & (1 << k) ? static_cast<int32_t*>(out[1 + k]) + r * tc : untransferred.data() + k * tc;
+      block.count = map[0];
+      block.low = map[1];
+      block.high = map[2];
       std::fill(rejected.begin(), rejected.end(), 0);
       block.frame_rejected = job_.want_frame_rejected ? rejected.data() : nullptr;
       stack_block(job_.rule, block, scratch);
       std::fill(block.image + u.cols, block.image + tc, std::numeric_limits<float>::quiet_NaN());
-      for (int32_t* p : {block.count, block.low, block.high}) std::fill(p + u.cols, p + tc, 0);
+      for (int32_t* p : map) std::fill(p + u.cols, p + tc, 0);
+      auto* row_totals = static_cast<int32_t*>(out[5]) + 2 * r;
+      row_totals[0] = row_totals[1] = 0;
+      for (int64_t i = 0; i < u.cols; ++i) {
+        row_totals[0] += block.count[i];
+        row_totals[1] += block.low[i] + block.high[i];
+      }
       if (job_.want_frame_rejected) {
         auto* fr = static_cast<int32_t*>(out[4]) + r * n;
         for (int64_t j = 0; j < n; ++j) fr[j] = static_cast<int32_t>(rejected[static_cast<size_t>(j)]);
@@ -102,9 +146,42 @@ class DeviceStack {
   std::optional<std::string> error() { return provider_.error(); }
 
  private:
+  static constexpr int64_t kBytesPerLane = int64_t{2} << 20;  // below this, a thread is not worth starting
+
+  // Frame j's rows of units [first, first + rows).
+  int provide_frame(int64_t j, int64_t first, int64_t rows, float* dst) {
+    const int64_t n = f_.count, tc = plan_.tile_cols;
+    for (int64_t r = 0; r < rows;) {
+      const RowUnit u = plan_.unit(first + r);
+      // The rows after it in the same channel and tile: one provider call.
+      const int64_t run = std::min(rows - r, f_.height - u.row);
+      float* out = dst + (r * n + j) * tc;
+      if (f_.provider) {
+        if (int code = provider_.read(f_.provider, j, u.channel, u.row, run, u.col0, u.cols, out, n * tc); code != 0)
+          return code;
+      } else {
+        for (int64_t k = 0; k < run; ++k)
+          std::memcpy(out + k * n * tc, f_.at(j, u.channel, u.row + k, u.col0), static_cast<size_t>(u.cols) * 4);
+      }
+      const FrameParams& p = job_.params;
+      const size_t c = static_cast<size_t>(u.channel) * static_cast<size_t>(n) + static_cast<size_t>(j);
+      for (int64_t k = 0; k < run; ++k) {
+        float* row = out + k * n * tc;
+        if (p.normalized)
+          for (int64_t i = 0; i < u.cols; ++i)
+            row[i] = static_cast<float>(static_cast<double>(row[i]) * p.scale[c] + p.offset[c]);
+        std::fill(row + u.cols, row + tc, std::numeric_limits<float>::quiet_NaN());
+      }
+      r += run;
+    }
+    return 0;
+  }
+
   const StackJob& job_;
   const StackPlan& plan_;
   const Frames& f_;
+  Executor& executor_;
+  const int maps_;
   ProviderCalls provider_;
 };
 
@@ -114,30 +191,47 @@ DeviceRun stack_on_devices(Runtime& runtime, const std::vector<int>& devices, co
                            const StackPlan& plan, const RunSettings& settings, Totals& totals) {
   DeviceRun result;
   const Frames& f = job.frames;
-  auto kernel = Kernel::create(runtime.devices(), devices, kernel_source(), "plx_stack", "-cl-std=CL1.2");
+  const int64_t n = f.count;
+  const int network = network_size(n, runtime.devices(), devices);
+  auto kernel = Kernel::create(runtime.devices(), devices, kernel_source(network), "plx_stack", "-cl-std=CL1.2");
   if (!kernel) {
     result.run.code = kernel.error().code;
     result.run.message = cat(settings.name, ": the stacking kernel: ", kernel.error().message);
     return result;
   }
-  const int64_t n = f.count, tc = plan.tile_cols, units = plan.units;
+  const int64_t tc = plan.tile_cols, units = plan.units;
   const bool direct = plan.col_tiles == 1;  // unit rows are the image's rows: write in place
   const auto plane = static_cast<size_t>(units * tc);
   std::vector<float> image_tmp(direct ? 0 : plane);
-  std::vector<int32_t> count_tmp, low_tmp, high_tmp;
-  auto ints = [&](int32_t* given, std::vector<int32_t>& tmp) {
-    if (direct && given) return given;
-    tmp.resize(plane);
-    return tmp.data();
-  };
   float* image = direct ? job.out.image : image_tmp.data();
-  int32_t* count = ints(job.out.count, count_tmp);
-  int32_t* low = ints(job.out.low, low_tmp);
-  int32_t* high = ints(job.out.high, high_tmp);
+  // Only the maps the caller asked for come back; the totals come from the
+  // kernel's per-row sums (32-bit: every map comes back where a row's sum
+  // could overflow them). With few frames the maps would be most of the
+  // bytes moved: 12 per pixel against 4 per frame.
+  const bool row_totals = n * tc < (int64_t{1} << 31);
+  int32_t* given[3] = {job.out.count, job.out.low, job.out.high};
+  std::vector<int32_t> map_tmp[3];
+  int32_t* map[3];
+  int maps = 0;
+  for (int k = 0; k < 3; ++k) {
+    if (!given[k] && row_totals) {
+      map_tmp[k].resize(static_cast<size_t>(units));  // one unused int per row
+      map[k] = map_tmp[k].data();
+      continue;
+    }
+    maps |= 1 << k;
+    if (direct && given[k]) {
+      map[k] = given[k];
+    } else {
+      map_tmp[k].resize(plane);
+      map[k] = map_tmp[k].data();
+    }
+  }
   const int64_t per_unit_rejected = job.want_frame_rejected ? n : 1;
   std::vector<int32_t> frame_rejected(static_cast<size_t>(units * per_unit_rejected));
+  std::vector<int32_t> unit_totals(static_cast<size_t>(2 * units));  // kept, rejected
 
-  DeviceStack stack(job, plan);
+  DeviceStack stack(job, plan, runtime.run_env().executor, maps);
   RowsJob rows;
   rows.rows = units;
   RowsInput in;
@@ -146,13 +240,15 @@ DeviceRun stack_on_devices(Runtime& runtime, const std::vector<int>& devices, co
     return stack.provide(first, count_rows, static_cast<float*>(dst));
   };
   rows.inputs.push_back(std::move(in));
+  auto map_bytes = [&](int k) { return maps & (1 << k) ? tc * 4 : int64_t{4}; };
   rows.outputs = {{reinterpret_cast<unsigned char*>(image), tc * 4},
-                  {reinterpret_cast<unsigned char*>(count), tc * 4},
-                  {reinterpret_cast<unsigned char*>(low), tc * 4},
-                  {reinterpret_cast<unsigned char*>(high), tc * 4},
+                  {reinterpret_cast<unsigned char*>(map[0]), map_bytes(0)},
+                  {reinterpret_cast<unsigned char*>(map[1]), map_bytes(1)},
+                  {reinterpret_cast<unsigned char*>(map[2]), map_bytes(2)},
                   {reinterpret_cast<unsigned char*>(frame_rejected.data()), per_unit_rejected * 4,
-                   job.want_frame_rejected}};  // counted with atomics
-  rows.scratch_bytes_per_row = n > kSmallFrames ? n * tc * 4 : 4;
+                   job.want_frame_rejected},  // counted with atomics
+                  {reinterpret_cast<unsigned char*>(unit_totals.data()), 8, true}};
+  rows.scratch_bytes_per_row = network == 0 ? n * tc * 4 : 4;
   const FrameParams& p = job.params;
   std::vector<unsigned char> weights(p.weighted ? p.weight.size() * sizeof(double) : sizeof(double));
   if (p.weighted) std::memcpy(weights.data(), p.weight.data(), weights.size());
@@ -164,6 +260,7 @@ DeviceRun stack_on_devices(Runtime& runtime, const std::vector<int>& devices, co
                   scalar_bytes<cl_long>(plan.col_tiles),
                   scalar_bytes<cl_long>(f.width),
                   scalar_bytes<cl_int>(job.want_frame_rejected ? 1 : 0),
+                  scalar_bytes<cl_int>(maps),
                   scalar_bytes<cl_int>(p.weighted ? 1 : 0),
                   scalar_bytes<cl_int>(static_cast<cl_int>(r.reject)),
                   scalar_bytes<cl_int>(static_cast<cl_int>(r.combine)),
@@ -176,6 +273,7 @@ DeviceRun stack_on_devices(Runtime& runtime, const std::vector<int>& devices, co
                   scalar_bytes<cl_double>(r.percentile_low),
                   scalar_bytes<cl_double>(r.percentile_high)};
   rows.work_items_per_row = tc;
+  rows.group_items = kGroupItems;
   rows.ram_budget_bytes = settings.memory_budget_bytes;
   rows.cpu = [&](int64_t first, int64_t count_rows, const void* const* inputs, void* const* outputs) {
     return stack.on_cpu(first, count_rows, static_cast<const float*>(inputs[0]), outputs);
@@ -196,16 +294,20 @@ DeviceRun stack_on_devices(Runtime& runtime, const std::vector<int>& devices, co
   for (int64_t u = 0; u < units; ++u) {
     const RowUnit at = plan.unit(u);
     const int64_t src = u * tc;
-    for (int64_t i = 0; i < at.cols; ++i) {
-      totals.kept += count[src + i];
-      totals.rejected += low[src + i] + high[src + i];
+    if (row_totals) {
+      totals.kept += unit_totals[static_cast<size_t>(2 * u)];
+      totals.rejected += unit_totals[static_cast<size_t>(2 * u + 1)];
+    } else {
+      for (int64_t i = 0; i < at.cols; ++i) {
+        totals.kept += map[0][src + i];
+        totals.rejected += map[1][src + i] + map[2][src + i];
+      }
     }
     if (!direct) {
       const int64_t dst = (at.channel * f.height + at.row) * f.width + at.col0;
       std::memcpy(job.out.image + dst, image + src, static_cast<size_t>(at.cols) * 4);
-      if (job.out.count) std::memcpy(job.out.count + dst, count + src, static_cast<size_t>(at.cols) * 4);
-      if (job.out.low) std::memcpy(job.out.low + dst, low + src, static_cast<size_t>(at.cols) * 4);
-      if (job.out.high) std::memcpy(job.out.high + dst, high + src, static_cast<size_t>(at.cols) * 4);
+      for (int k = 0; k < 3; ++k)
+        if (given[k]) std::memcpy(given[k] + dst, map[k] + src, static_cast<size_t>(at.cols) * 4);
     }
     if (job.want_frame_rejected)
       for (int64_t j = 0; j < n; ++j) totals.frame_rejected[static_cast<size_t>(j)] += frame_rejected[u * n + j];
