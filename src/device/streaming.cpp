@@ -67,12 +67,12 @@ int64_t device_chunk_rows(const DeviceInfo& info, const RowsJob& job, int device
   return std::max<int64_t>(1, rows);
 }
 
-// Copies between user memory and pinned staging. Copies of more than a few
-// hundred KiB are split over the runtime's threads: one thread's memcpy
+// Copies between user memory and pinned staging. Copies of more than 128 KiB
+// are split over the runtime's threads: one thread's memcpy
 // (~10 GB/s, and ~4 GB/s reading an H100 driver's pinned memory) would
 // otherwise be slower than the PCIe link it feeds (~55 GB/s pinned).
 void staging_copy(Executor& executor, void* dst, const void* src, int64_t bytes) {
-  constexpr int64_t kPart = int64_t{256} << 10;
+  constexpr int64_t kPart = int64_t{64} << 10;
   int parts = static_cast<int>(std::min<int64_t>(executor.threads(), bytes / kPart));
   if (parts < 2) {
     std::memcpy(dst, src, static_cast<size_t>(bytes));
@@ -157,7 +157,8 @@ class RowsRun {
   void chunk_started() { raise_to(peak_chunks, chunks_in_flight.fetch_add(1) + 1); }
   void chunk_ended() { chunks_in_flight.fetch_sub(1); }
 
-  // Runs rows on the CPU function. `scratch` holds provider-made inputs.
+  // Runs rows on the CPU function. `scratch` holds provider-made inputs and
+  // the outputs that are the kernel's own.
   Status on_cpu(Range r, std::vector<std::vector<unsigned char>>& scratch) {
     chunk_started();
     struct Ended {
@@ -166,7 +167,7 @@ class RowsRun {
     } ended{*this};
     std::vector<const void*> in(job.inputs.size());
     std::vector<void*> out(job.outputs.size());
-    scratch.resize(job.inputs.size());
+    scratch.resize(job.inputs.size() + job.outputs.size());
     for (size_t i = 0; i < job.inputs.size(); ++i) {
       const RowsInput& input = job.inputs[i];
       if (input.provider) {
@@ -179,8 +180,16 @@ class RowsRun {
         in[i] = input.data + r.first * input.bytes_per_row;
       }
     }
-    for (size_t j = 0; j < job.outputs.size(); ++j)
-      out[j] = job.outputs[j].data + r.first * job.outputs[j].bytes_per_row;
+    for (size_t j = 0; j < job.outputs.size(); ++j) {
+      const RowsOutput& output = job.outputs[j];
+      if (output.data) {
+        out[j] = output.data + r.first * output.bytes_per_row;
+      } else {  // the kernel's own: somewhere to write, then dropped
+        std::vector<unsigned char>& own = scratch[job.inputs.size() + j];
+        own.resize(static_cast<size_t>(r.rows * output.bytes_per_row));
+        out[j] = own.data();
+      }
+    }
     int code = 0;
     try {
       code = job.cpu(r.first, r.rows, in.data(), out.data());
@@ -300,11 +309,15 @@ Status DeviceLane::allocate(int64_t rows) {
   const RowsJob& job = run_.job;
   for (Slot& slot : slots_) {
     auto add = [&](std::vector<DeviceBuffer>& device_side, std::vector<PinnedBlock>& pinned, int64_t bytes_per_row,
-                   cl_mem_flags flags, const char* what) -> Status {
+                   cl_mem_flags flags, bool staged, const char* what) -> Status {
       int64_t bytes = rows * bytes_per_row;
       auto buffer = DeviceBuffer::create(dev_, flags, bytes, what);
       if (!buffer) return buffer.error();
       device_side.push_back(std::move(buffer).value());
+      if (!staged) {
+        pinned.emplace_back();
+        return Ok{};
+      }
       // Pinned host memory: DMA runs from it directly (pageable is ~6x slower).
       auto staging = dev_.take_pinned(bytes);
       if (!staging) return staging.error();
@@ -312,9 +325,10 @@ Status DeviceLane::allocate(int64_t rows) {
       return Ok{};
     };
     for (const RowsInput& in : job.inputs)
-      PLX_TRY(add(slot.in, slot.pinned_in, in.bytes_per_row, CL_MEM_READ_ONLY, "chunk input"));
+      PLX_TRY(add(slot.in, slot.pinned_in, in.bytes_per_row, CL_MEM_READ_ONLY, true, "chunk input"));
     for (const RowsOutput& out : job.outputs)
-      PLX_TRY(add(slot.out, slot.pinned_out, out.bytes_per_row, out.zeroed ? CL_MEM_READ_WRITE : CL_MEM_WRITE_ONLY,
+      PLX_TRY(add(slot.out, slot.pinned_out, out.bytes_per_row,
+                  out.zeroed || !out.data ? CL_MEM_READ_WRITE : CL_MEM_WRITE_ONLY, out.data != nullptr,
                   "chunk output"));
     if (job.scratch_bytes_per_row > 0) {
       auto scratch = DeviceBuffer::create(dev_, CL_MEM_READ_WRITE, rows * job.scratch_bytes_per_row, "chunk scratch");
@@ -346,7 +360,8 @@ void DeviceLane::release() {
   dev_.d2h().finish();
   for (Slot& slot : slots_) {
     for (PinnedBlock& block : slot.pinned_in) dev_.give_pinned(std::move(block));
-    for (PinnedBlock& block : slot.pinned_out) dev_.give_pinned(std::move(block));
+    for (PinnedBlock& block : slot.pinned_out)
+      if (block.host) dev_.give_pinned(std::move(block));
     slot = Slot{};
   }
   allocated_rows_ = 0;
@@ -424,11 +439,13 @@ Status DeviceLane::enqueue(Slot& slot, Range r) {
   if (err != CL_SUCCESS) return opencl_error(err, "clEnqueueNDRangeKernel", dev_.name());
   slot.kernel = done;
   std::vector<cl::Event> after_kernel{done};
-  slot.reads.assign(job.outputs.size(), cl::Event());
+  slot.reads.clear();
   for (size_t j = 0; j < job.outputs.size(); ++j) {
+    if (!job.outputs[j].data) continue;  // the kernel's own: one command fewer (~20 us each on an H100)
+    slot.reads.emplace_back();
     err = dev_.d2h().enqueueReadBuffer(slot.out[j].get(), CL_FALSE, 0,
                                        static_cast<size_t>(r.rows * job.outputs[j].bytes_per_row),
-                                       slot.pinned_out[j].host, &after_kernel, &slot.reads[j]);
+                                       slot.pinned_out[j].host, &after_kernel, &slot.reads.back());
     if (err != CL_SUCCESS) return opencl_error(err, "clEnqueueReadBuffer", dev_.name());
   }
   dev_.h2d().flush();
@@ -467,8 +484,9 @@ void DeviceLane::finish(Slot& slot) {
   }
   const RowsJob& job = run_.job;
   for (size_t j = 0; j < job.outputs.size(); ++j)
-    staging_copy(run_.env.executor, job.outputs[j].data + slot.range.first * job.outputs[j].bytes_per_row,
-                 slot.pinned_out[j].host, slot.range.rows * job.outputs[j].bytes_per_row);
+    if (job.outputs[j].data)
+      staging_copy(run_.env.executor, job.outputs[j].data + slot.range.first * job.outputs[j].bytes_per_row,
+                   slot.pinned_out[j].host, slot.range.rows * job.outputs[j].bytes_per_row);
   cl_ulong started = 0, ended = 0;  // left at 0 where a driver has no profiling
   if (slot.kernel.getProfilingInfo(CL_PROFILING_COMMAND_START, &started) == CL_SUCCESS &&
       slot.kernel.getProfilingInfo(CL_PROFILING_COMMAND_END, &ended) == CL_SUCCESS && ended > started)

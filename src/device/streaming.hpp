@@ -28,7 +28,7 @@ struct RowsInput {
 };
 
 struct RowsOutput {
-  unsigned char* data = nullptr;
+  unsigned char* data = nullptr;  // null: the kernel's own, never transferred (built-in kernels only)
   int64_t bytes_per_row = 0;
   bool zeroed = false;  // starts at 0 on the device, for a kernel that counts into it (built-in kernels only)
 };

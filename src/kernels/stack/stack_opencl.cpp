@@ -211,14 +211,10 @@ DeviceRun stack_on_devices(Runtime& runtime, const std::vector<int>& devices, co
   const bool row_totals = n * tc < (int64_t{1} << 31);
   int32_t* given[3] = {job.out.count, job.out.low, job.out.high};
   std::vector<int32_t> map_tmp[3];
-  int32_t* map[3];
+  int32_t* map[3] = {nullptr, nullptr, nullptr};  // null: stays on the device
   int maps = 0;
   for (int k = 0; k < 3; ++k) {
-    if (!given[k] && row_totals) {
-      map_tmp[k].resize(static_cast<size_t>(units));  // one unused int per row
-      map[k] = map_tmp[k].data();
-      continue;
-    }
+    if (!given[k] && row_totals) continue;
     maps |= 1 << k;
     if (direct && given[k]) {
       map[k] = given[k];
@@ -227,8 +223,7 @@ DeviceRun stack_on_devices(Runtime& runtime, const std::vector<int>& devices, co
       map[k] = map_tmp[k].data();
     }
   }
-  const int64_t per_unit_rejected = job.want_frame_rejected ? n : 1;
-  std::vector<int32_t> frame_rejected(static_cast<size_t>(units * per_unit_rejected));
+  std::vector<int32_t> frame_rejected(static_cast<size_t>(job.want_frame_rejected ? units * n : 0));
   std::vector<int32_t> unit_totals(static_cast<size_t>(2 * units));  // kept, rejected
 
   DeviceStack stack(job, plan, runtime.run_env().executor, maps);
@@ -240,13 +235,15 @@ DeviceRun stack_on_devices(Runtime& runtime, const std::vector<int>& devices, co
     return stack.provide(first, count_rows, static_cast<float*>(dst));
   };
   rows.inputs.push_back(std::move(in));
-  auto map_bytes = [&](int k) { return maps & (1 << k) ? tc * 4 : int64_t{4}; };
+  // What the caller did not ask for stays on the device (null data), a row's
+  // worth of room in the smallest buffer the kernel may leave unwritten.
+  auto bytes = [](const void* data, int64_t wanted) { return data ? wanted : int64_t{4}; };
   rows.outputs = {{reinterpret_cast<unsigned char*>(image), tc * 4},
-                  {reinterpret_cast<unsigned char*>(map[0]), map_bytes(0)},
-                  {reinterpret_cast<unsigned char*>(map[1]), map_bytes(1)},
-                  {reinterpret_cast<unsigned char*>(map[2]), map_bytes(2)},
-                  {reinterpret_cast<unsigned char*>(frame_rejected.data()), per_unit_rejected * 4,
-                   job.want_frame_rejected},  // counted with atomics
+                  {reinterpret_cast<unsigned char*>(map[0]), bytes(map[0], tc * 4)},
+                  {reinterpret_cast<unsigned char*>(map[1]), bytes(map[1], tc * 4)},
+                  {reinterpret_cast<unsigned char*>(map[2]), bytes(map[2], tc * 4)},
+                  {reinterpret_cast<unsigned char*>(job.want_frame_rejected ? frame_rejected.data() : nullptr),
+                   job.want_frame_rejected ? n * 4 : 4, job.want_frame_rejected},  // counted with atomics
                   {reinterpret_cast<unsigned char*>(unit_totals.data()), 8, true}};
   rows.scratch_bytes_per_row = network == 0 ? n * tc * 4 : 4;
   const FrameParams& p = job.params;
