@@ -48,7 +48,8 @@ std::string network_comparators(int size) {
 
 // stack.cl with its marked parts instantiated: the rules over samples in
 // global memory (heapsort), and, when `network` is non-zero, over samples
-// sorted by a network of that size and kept in local memory as doubles.
+// sorted by a network of that size and kept in local memory (doubles up to 32
+// frames, floats for 64).
 std::string kernel_source(int network) {
   const std::string text = kStackClSource;
   auto part = [&](const std::string& name) {
