@@ -18,13 +18,17 @@ namespace {
 
 constexpr int64_t kGroupItems = 64;  // PLX_GROUP of stack.cl
 
+// Whether a network's samples sit in local memory as doubles (PLX_SORTED of
+// stack.cl): up to 32 frames; floats for 64 (see stack.cl).
+bool sorted_as_double(int network) { return network > 0 && network <= 32; }
+
 // The sorting network of stack.cl for n frames (0: none, the global heapsort):
-// its samples take size x kGroupItems doubles (floats for 64) of local
-// memory, which every device must have besides the group's row totals.
+// its samples take size x kGroupItems doubles or floats of local memory,
+// which every device must have besides the group's row totals.
 int network_size(int64_t n, const DeviceSet& set, const std::vector<int>& devices) {
   for (int size : {8, 16, 32, 64}) {
     if (n > size) continue;
-    const int64_t bytes = size * kGroupItems * (size <= 32 ? 8 : 4) + 2 * kGroupItems * 4;
+    const int64_t bytes = size * kGroupItems * (sorted_as_double(size) ? 8 : 4) + 2 * kGroupItems * 4;
     for (int index : devices)
       if (bytes > set.info(index).local_memory_bytes) return 0;
     return size;
@@ -61,7 +65,7 @@ std::string kernel_source(int network) {
     for (size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += to.size()) s.replace(at, from.size(), to);
     return s;
   };
-  const std::string sorted_type = network > 0 && network <= 32 ? "double" : "float";  // see stack.cl
+  const std::string sorted_type = sorted_as_double(network) ? "double" : "float";
   auto instance = [&](const std::string& name, const std::string& space, const std::string& suffix) {
     const std::string type = space == "__local" ? sorted_type : "float";
     return replace_all(replace_all(replace_all(part(name), "SAS", space), "SET", type), "_SFX", suffix);
