@@ -349,24 +349,27 @@ class HalfLanes {
     hn::Store(zero, dd_, k2);
     if (g_.all_finite) {  // the same m0 in every lane
       // Right of m0 upward and left of m0 downward in the same loop: four
-      // independent chains of additions instead of two after two.
-      const int64_t mid = g_.n / 2;
+      // independent chains of additions instead of two after two. The left
+      // sums are kept negated as they grow (c0 - s added, squares
+      // subtracted): rounding is symmetric, so that is -sum exactly, without
+      // a negation per row (one core: AVX-512 34.7 -> 33.7 ms).
+      const int64_t n = g_.n, mid = n / 2;
       hn::Store(zero, dd_, k1 + static_cast<size_t>(mid) * H);
       hn::Store(zero, dd_, k2 + static_cast<size_t>(mid) * H);
       VD l1 = zero, l2 = zero;
-      for (int64_t i = 0; mid + i < g_.n; ++i) {
-        const int64_t r = mid + i, l = mid - 1 - i;
+      for (int64_t i = 0; mid + i < n; ++i) {
+        const size_t r = static_cast<size_t>(mid + i), l = static_cast<size_t>(mid - 1 - i);
         const VD d = hn::Sub(s_row(r), c0);
         a1 = hn::Add(a1, d);
         a2 = hn::Add(a2, hn::Mul(d, d));
-        hn::Store(a1, dd_, k1 + static_cast<size_t>(r + 1) * H);
-        hn::Store(a2, dd_, k2 + static_cast<size_t>(r + 1) * H);
-        if (l < 0) continue;
-        const VD e = hn::Sub(s_row(l), c0);
+        hn::Store(a1, dd_, k1 + (r + 1) * H);
+        hn::Store(a2, dd_, k2 + (r + 1) * H);
+        if (i == mid) break;  // odd n: the right has one row more
+        const VD e = hn::Sub(c0, s_row(l));
         l1 = hn::Add(l1, e);
-        l2 = hn::Add(l2, hn::Mul(e, e));
-        hn::Store(hn::Sub(zero, l1), dd_, k1 + static_cast<size_t>(l) * H);
-        hn::Store(hn::Sub(zero, l2), dd_, k2 + static_cast<size_t>(l) * H);
+        l2 = hn::Sub(l2, hn::Mul(e, e));
+        hn::Store(l1, dd_, k1 + l * H);
+        hn::Store(l2, dd_, k2 + l * H);
       }
       return;
     }
@@ -710,30 +713,141 @@ constexpr std::array<LoadSortRowsFn, sizeof...(N)> load_sort_table(std::index_se
   return {&load_sort_rows<static_cast<int>(N) + 1>...};
 }
 
-// Above, the network's steps are applied in memory (L1 up to a few hundred
-// frames, L2 beyond): unrolling networks of hundreds of steps per N and per
-// target would make this file take many minutes to compile for little gain.
-HWY_NOINLINE void sort_rows_in_memory(float* S, size_t n, size_t G, const std::vector<Comparator>& net) {
+// Above kRegisterRows rows, a bitonic sort in passes over the group's rows.
+// Each of its steps puts the smaller key in the lower row, so rows past n
+// count as the largest key and the steps that touch them are skipped: any n,
+// no padding. First every block of kBlockRows rows is sorted in registers;
+// then merge stage k (runs of 2^k rows from two of 2^(k-1)) flips each run's
+// halves against each other and ends with half-cleaners at distances
+// 2^(k-2) .. 1: those of a block or more in memory, two distances a pass,
+// the rest in registers, a block at a time. The steps need no table and read
+// rows in order; Batcher's network applied step by step from a table in
+// memory, which this replaced, took 3-4x as long from 100 frames up.
+constexpr size_t kBlockRows = 32;
+
+// Rows [0, m) of a block as keys, the largest key past them.
+HWY_INLINE void load_block(const float* rows, size_t m, size_t G, VK* v) {
   const DF df;
   const DK dk;
-  auto key = [&](size_t j) { return hn::BitCast(dk, hn::Load(df, S + j * G)); };
-  auto store = [&](VK k, size_t j) { hn::Store(hn::BitCast(df, k), df, S + j * G); };
-  VK sign = hn::Zero(dk);
-  for (size_t j = 0; j < n; ++j) sign = hn::Or(sign, key(j));
-  const bool negative = any_negative(sign);
-  if (negative)
-    for (size_t j = 0; j < n; ++j) store(turn_negatives(key(j)), j);
-  for (const Comparator& c : net) {
-    const VK a = key(c.lo), b = key(c.hi);
-    store(hn::Min(a, b), c.lo);
-    store(hn::Max(a, b), c.hi);
-  }
-  if (negative)
-    for (size_t j = 0; j < n; ++j) store(turn_negatives(key(j)), j);
+#pragma GCC unroll 32
+  for (size_t j = 0; j < kBlockRows; ++j)
+    v[j] = j < m ? hn::BitCast(dk, hn::Load(df, rows + j * G)) : hn::Set(dk, std::numeric_limits<int32_t>::max());
 }
 
-// `net`: the network for n > kRegisterRows.
-void sort_group(float* S, int64_t n, size_t G, bool all_finite, const std::vector<Comparator>* net) {
+HWY_INLINE void store_block(float* rows, size_t m, size_t G, const VK* v) {
+  const DF df;
+#pragma GCC unroll 32
+  for (size_t j = 0; j < kBlockRows; ++j)
+    if (j < m) hn::Store(hn::BitCast(df, v[j]), df, rows + j * G);
+}
+
+// The first pass: a block's m rows sorted, as keys with the negatives turned
+// (they stay turned until the last pass turns them back).
+HWY_NOINLINE void sort_block(float* rows, size_t m, size_t G) {
+  VK v[kBlockRows];
+  load_block(rows, m, G, v);
+#pragma GCC unroll 32
+  for (size_t j = 0; j < kBlockRows; ++j) v[j] = turn_negatives(v[j]);
+  apply_network<kBlockRows>(v, std::make_index_sequence<static_cast<size_t>(comparator_count<kBlockRows>())>{});
+  store_block(rows, m, G, v);
+}
+
+template <size_t... I>
+HWY_INLINE void apply_cleaners(VK* v, std::index_sequence<I...>) {
+  constexpr auto net = bitonic_cleaners<kBlockRows>();
+  (compare_exchange(v[net[I].lo], v[net[I].hi]), ...);
+}
+
+// A merge's last distances (kBlockRows / 2 .. 1) on a block of m rows; in the
+// last stage (`last`), the keys go back to floats.
+HWY_NOINLINE void clean_block(float* rows, size_t m, size_t G, bool last) {
+  VK v[kBlockRows];
+  load_block(rows, m, G, v);
+  apply_cleaners(v, std::make_index_sequence<bitonic_cleaners<kBlockRows>().size()>{});
+  if (last) {
+#pragma GCC unroll 32
+    for (size_t j = 0; j < kBlockRows; ++j) v[j] = turn_negatives(v[j]);
+  }
+  store_block(rows, m, G, v);
+}
+
+// The merge steps in memory over rows [0, n): the flip of each run of `size`
+// rows, then the half-cleaners from size / 4 down to kBlockRows.
+HWY_NOINLINE void merge_in_memory(float* S, size_t n, size_t G, size_t size) {
+  const DF df;
+  const DK dk;
+  auto key = [&](size_t j) {
+    return j < n ? hn::BitCast(dk, hn::Load(df, S + j * G)) : hn::Set(dk, std::numeric_limits<int32_t>::max());
+  };
+  auto store = [&](VK k, size_t j) {
+    if (j < n) hn::Store(hn::BitCast(df, k), df, S + j * G);
+  };
+  size_t d = size / 4;    // the next half-cleaner's distance
+  if (d >= kBlockRows) {  // the flip and distance d on four rows at once
+    for (size_t run = 0; run < n; run += size)
+      for (size_t i = run; i < run + d && i + d < n; ++i) {
+        const size_t r3 = 2 * run + size - 1 - i, r2 = r3 - d;
+        VK v0 = key(i), v1 = key(i + d), v2 = key(r2), v3 = key(r3);
+        compare_exchange(v0, v3);
+        compare_exchange(v1, v2);
+        compare_exchange(v0, v1);
+        compare_exchange(v2, v3);
+        store(v0, i);
+        store(v1, i + d);
+        store(v2, r2);
+        store(v3, r3);
+      }
+    d /= 2;
+  } else {
+    for (size_t run = 0; run < n; run += size)
+      for (size_t i = run; i < run + size / 2; ++i) {
+        const size_t hi = 2 * run + size - 1 - i;
+        if (hi >= n) continue;
+        VK a = key(i), b = key(hi);
+        compare_exchange(a, b);
+        store(a, i);
+        store(b, hi);
+      }
+  }
+  while (d >= kBlockRows) {
+    if (d / 2 >= kBlockRows) {  // distances d and d / 2 on four rows at once
+      const size_t h = d / 2;
+      for (size_t run = 0; run < n; run += 2 * d)
+        for (size_t i = run; i < run + h && i + h < n; ++i) {
+          VK r0 = key(i), r1 = key(i + h), r2 = key(i + d), r3 = key(i + d + h);
+          compare_exchange(r0, r2);
+          compare_exchange(r1, r3);
+          compare_exchange(r0, r1);
+          compare_exchange(r2, r3);
+          store(r0, i);
+          store(r1, i + h);
+          store(r2, i + d);
+          store(r3, i + d + h);
+        }
+      d /= 4;
+    } else {
+      for (size_t run = 0; run < n; run += 2 * d)
+        for (size_t i = run; i < run + d && i + d < n; ++i) {
+          VK a = key(i), b = key(i + d);
+          compare_exchange(a, b);
+          store(a, i);
+          store(b, i + d);
+        }
+      d /= 2;
+    }
+  }
+}
+
+HWY_NOINLINE void sort_rows_bitonic(float* S, size_t n, size_t G) {
+  for (size_t b = 0; b < n; b += kBlockRows) sort_block(S + b * G, std::min(kBlockRows, n - b), G);
+  for (size_t size = 2 * kBlockRows; size / 2 < n; size *= 2) {
+    merge_in_memory(S, n, G, size);
+    const bool last = size >= n;
+    for (size_t b = 0; b < n; b += kBlockRows) clean_block(S + b * G, std::min(kBlockRows, n - b), G, last);
+  }
+}
+
+void sort_group(float* S, int64_t n, size_t G, bool all_finite) {
   static constexpr auto in_registers = sort_table(std::make_index_sequence<kRegisterRows>{});
   const DF df;
   if (!all_finite)  // NaN sorts last, as +inf
@@ -745,7 +859,7 @@ void sort_group(float* S, int64_t n, size_t G, bool all_finite, const std::vecto
   if (n <= kRegisterRows)
     in_registers[static_cast<size_t>(n - 1)](S, G);
   else
-    sort_rows_in_memory(S, static_cast<size_t>(n), G, *net);
+    sort_rows_bitonic(S, static_cast<size_t>(n), G);
 }
 
 void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scratch) {
@@ -770,7 +884,6 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
   float* const S_apart = X + batch * group_floats;
   const size_t k_group = 4 * (un + 1) * H + 4 * G;
   double* K = scratch.doubles(batch * k_group);
-  const std::vector<Comparator>* net = sorted && n > kRegisterRows ? &network_for(static_cast<int>(n)) : nullptr;
   // Outputs that cannot go straight to the block: the last, partial group's,
   // and those the block does not take.
   constexpr size_t kMaxLanes = 64;
@@ -819,7 +932,7 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
         // Sorting turns NaN into +inf: the counts need X as loaded then.
         float* S = keep_x || !all_finite ? S_apart + i * group_floats : Xg;
         if (S != Xg) std::memcpy(S, Xg, group_floats * sizeof(float));
-        sort_group(S, n, G, all_finite, net);
+        sort_group(S, n, G, all_finite);
         g.S = S;
       }
     }
@@ -879,9 +992,7 @@ std::atomic<int64_t>& chosen() {
 
 }  // namespace
 
-bool simd_handles(const PixelRule& rule, int64_t frames) {
-  return frames >= 1 && frames <= kMaxNetworkElements && rule.reject != Reject::minmax;
-}
+bool simd_handles(const PixelRule& rule, int64_t frames) { return frames >= 1 && rule.reject != Reject::minmax; }
 
 void stack_block_simd(const PixelRule& rule, const PixelBlock& block, Scratch& scratch) {
   HWY_DISPATCH_TABLE(StackBlockSimd)[table_index(chosen().load(std::memory_order_relaxed))](rule, block, scratch);

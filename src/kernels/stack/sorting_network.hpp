@@ -4,11 +4,8 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstdint>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <vector>
 
 namespace plx::stack {
 
@@ -72,23 +69,23 @@ constexpr std::array<Comparator, comparator_count<N>()> sorting_network() {
   return net;
 }
 
-// The network for n elements (1 <= n <= kMaxNetworkElements), built on
-// first use and kept for the life of the process.
-constexpr int kMaxNetworkElements = 65535;
-
-inline const std::vector<Comparator>& network_for(int n) {
-  static std::mutex mutex;
-  static std::map<int, std::unique_ptr<const std::vector<Comparator>>> cache;
-  std::lock_guard lock(mutex);
-  auto& slot = cache[n];
-  if (!slot) {
-    auto net = std::make_unique<std::vector<Comparator>>();
-    for_each_comparator(n, [&](int lo, int hi) {
-      net->push_back({static_cast<uint16_t>(lo), static_cast<uint16_t>(hi)});
-    });
-    slot = std::move(net);
-  }
-  return *slot;
+// The half-cleaners that end a bitonic merge in a block of N = 2^k rows, whose
+// rows hold two sorted runs flipped against each other: for distances N/2 ..
+// 1, the comparators (i, i + d) with (i & d) == 0, depth first (each half
+// finished before the next), so that the rows in use fit the registers.
+template <int N>
+constexpr std::array<Comparator, N / 2 * std::bit_width(static_cast<unsigned>(N) - 1)> bitonic_cleaners() {
+  static_assert(N >= 2 && (N & (N - 1)) == 0, "a power of two");
+  std::array<Comparator, N / 2 * std::bit_width(static_cast<unsigned>(N) - 1)> net{};
+  size_t k = 0;
+  auto clean = [&](auto& self, int lo, int size) -> void {
+    if (size < 2) return;
+    for (int i = lo; i < lo + size / 2; ++i) net[k++] = {static_cast<uint16_t>(i), static_cast<uint16_t>(i + size / 2)};
+    self(self, lo, size / 2);
+    self(self, lo + size / 2, size / 2);
+  };
+  clean(clean, 0, N);
+  return net;
 }
 
 }  // namespace plx::stack
