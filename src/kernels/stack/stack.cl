@@ -17,9 +17,9 @@
 //   which a GPU runs at a quarter of its double rate (32 frames: 8% faster on
 //   an H100); for 64 frames they took so much local memory that fewer groups
 //   ran at once, and the kernel was 20% slower.
-// - above, HEAPSORT: each work-item heap-sorts its column of a global scratch
-//   buffer, laid out so that neighbouring work-items touch neighbouring
-//   addresses.
+// - above, BITONIC: each work-item sorts its column of a global scratch
+//   buffer by bitonic merges, laid out so that neighbouring work-items touch
+//   neighbouring addresses.
 //
 // The host (stack_opencl.cpp) instantiates the marked parts by text: SAS
 // becomes the samples' address space, SET their type (float in global
@@ -82,22 +82,23 @@ int skip_high_SFX(const SAS SET* s, int st, int a, int b, double hi) {
 }
 //@@ACCESS_END
 
-//@@HEAPSORT_BEGIN
-void sift_SFX(SAS float* s, int st, int root, int end) {
-  for (;;) {
-    int child = 2 * root + 1;
-    if (child >= end) return;
-    if (child + 1 < end && s[(child + 1) * st] > s[child * st]) ++child;
-    if (!(s[child * st] > s[root * st])) return;
-    const float t = s[root * st];
-    s[root * st] = s[child * st];
-    s[child * st] = t;
-    root = child;
-  }
+//@@BITONIC_BEGIN
+// Leaves the smaller of positions i < j at i.
+void order_SFX(SAS float* s, int st, int i, int j) {
+  const float a = s[i * st], b = s[j * st];
+  s[i * st] = fmin(a, b);
+  s[j * st] = fmax(a, b);
 }
 
 // The pixel's n samples (stride xs) into s, sorted, NaN as +inf (sorted
-// last), -0 as +0; counts of -inf, finite and NaN samples.
+// last), -0 as +0; counts of -inf, finite and NaN samples. The sort is
+// bitonic: merge stage `size` flips each run's halves against each other,
+// then half-cleaners at distances size / 4 .. 1; every step leaves the
+// smaller sample at the lower position, so positions past n count as +inf
+// and the steps reaching them are skipped. Every work-item takes the same
+// steps at the same positions: no divergence, and neighbouring work-items
+// touch neighbouring addresses (a heapsort, which this replaced, took its
+// own path through memory in each).
 void load_sorted_SFX(__global const float* x, long xs, int n, SAS float* s, int st, int* negative, int* finite,
                      int* nan) {
   int ng = 0, fi = 0, na = 0;
@@ -111,15 +112,16 @@ void load_sorted_SFX(__global const float* x, long xs, int n, SAS float* s, int 
   *negative = ng;
   *finite = fi;
   *nan = na;
-  for (int i = n / 2 - 1; i >= 0; --i) sift_SFX(s, st, i, n);
-  for (int end = n - 1; end > 0; --end) {
-    const float t = s[0];
-    s[0] = s[end * st];
-    s[end * st] = t;
-    sift_SFX(s, st, 0, end);
+  for (int size = 2; size / 2 < n; size *= 2) {
+    for (int run = 0; run < n; run += size)
+      for (int i = run; i < run + size / 2; ++i)
+        if (2 * run + size - 1 - i < n) order_SFX(s, st, i, 2 * run + size - 1 - i);
+    for (int d = size / 4; d > 0; d /= 2)
+      for (int run = 0; run < n; run += 2 * d)
+        for (int i = run; i < run + d && i + d < n; ++i) order_SFX(s, st, i, i + d);
   }
 }
-//@@HEAPSORT_END
+//@@BITONIC_END
 
 //@@NETWORK_BEGIN
 // PLX_CAS(a, b) leaves the smaller in a. The host writes the network out as
@@ -132,7 +134,7 @@ void load_sorted_SFX(__global const float* x, long xs, int n, SAS float* s, int 
     a = low;                      \
   }
 
-// As the HEAPSORT loader, sorting NETP samples (padded with +inf) in registers.
+// As the BITONIC loader, sorting NETP samples (padded with +inf) in registers.
 void load_sorted_SFX(__global const float* x, long xs, int n, SAS SET* s, int st, int* negative, int* finite,
                      int* nan) {
   float v[NETP];

@@ -22,7 +22,7 @@ constexpr int64_t kGroupItems = 64;  // PLX_GROUP of stack.cl
 // stack.cl): up to 32 frames; floats for 64 (see stack.cl).
 bool sorted_as_double(int network) { return network > 0 && network <= 32; }
 
-// The sorting network of stack.cl for n frames (0: none, the global heapsort):
+// The sorting network of stack.cl for n frames (0: none, the bitonic sort in global memory):
 // its samples take size x kGroupItems doubles or floats of local memory,
 // which every device must have besides the group's row totals.
 int network_size(int64_t n, const DeviceSet& set, const std::vector<int>& devices) {
@@ -51,7 +51,7 @@ std::string network_comparators(int size) {
 }
 
 // stack.cl with its marked parts instantiated: the rules over samples in
-// global memory (heapsort), and, when `network` is non-zero, over samples
+// global memory (bitonic), and, when `network` is non-zero, over samples
 // sorted by a network of that size and kept in local memory (doubles up to 32
 // frames, floats for 64).
 std::string kernel_source(int network) {
@@ -73,7 +73,7 @@ std::string kernel_source(int network) {
   const size_t first = text.find("//@@ACCESS_BEGIN");
   const std::string last_marker = "//@@RULES_END";
   std::string out = cat("#define PLX_NET ", network, "\n#define PLX_SORTED ", sorted_type, "\n", text.substr(0, first));
-  out += instance("ACCESS", "__global", "_g") + instance("HEAPSORT", "__global", "_g") +
+  out += instance("ACCESS", "__global", "_g") + instance("BITONIC", "__global", "_g") +
          instance("RULES", "__global", "_g");
   if (network > 0) {
     const std::string loader =
