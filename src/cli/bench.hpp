@@ -18,6 +18,7 @@ struct BenchOptions {
   int reps = 5;             // best of at least this many (best_time)
   bool quick = false;       // small sizes: checks the suite works (CI), not its speed
   bool sigma_only = false;  // stack suite: the sigma clip alone (a child run with a forced SIMD target)
+  std::vector<int64_t> stack_shape;  // stack suite: frames, height, width (empty: 32, 1024, 1024)
   int gemm_first_call = -1;      // gemm suite: only the first product on this device (a child run)
   int64_t gemm_first_call_n = 1024;
 };

@@ -176,12 +176,15 @@ nlohmann::json python_peers(const Cube& c, const Stacked& sigma, int reps) {
 
 // The sigma clip again in a child process with the SIMD dispatch forced to
 // `target` (it is chosen once per process); null when the CPU lacks it.
-nlohmann::json forced_target_sigma_s(const std::string& target, bool quick) {
+nlohmann::json forced_target_sigma_s(const std::string& target, const BenchOptions& opt) {
   std::error_code error;
   const fs::path self = fs::read_symlink("/proc/self/exe", error);  // this program (in the shell, the shell)
   if (error) return nullptr;
+  std::string shape;
+  for (int64_t v : opt.stack_shape) shape += (shape.empty() ? " --shape " : ",") + std::to_string(v);
   const std::string command = "PLX_SIMD_TARGET=" + target + " '" + self.string() +
-                              "' bench --suite stack --sigma-only --json" + (quick ? " --quick" : "") + " 2>/dev/null";
+                              "' bench --suite stack --sigma-only --json" + (opt.quick ? " --quick" : "") + shape +
+                              " 2>/dev/null";
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return nullptr;
   const std::string text = read_all(pipe);
@@ -194,7 +197,10 @@ nlohmann::json forced_target_sigma_s(const std::string& target, bool quick) {
 }  // namespace
 
 nlohmann::json bench_stack(plx_runtime_t* rt, const BenchOptions& opt) {
-  const Cube c = opt.quick ? make_cube(32, 128, 128) : make_cube(32, 1024, 1024);
+  const auto& shape = opt.stack_shape;
+  const Cube c = !shape.empty() ? make_cube(shape[0], shape[1], shape[2])
+                 : opt.quick    ? make_cube(32, 128, 128)
+                                : make_cube(32, 1024, 1024);
   const double bytes = static_cast<double>(c.data.size() * sizeof(float));
   Stacked sigma;
   const double sigma_s = best_stack_s(rt, c, opt, PLX_COMBINE_MEAN, PLX_REJECT_SIGMA_CLIP, PLX_PREFER_CPU, &sigma);
@@ -245,7 +251,7 @@ nlohmann::json bench_stack(plx_runtime_t* rt, const BenchOptions& opt) {
     r["numpy_median_s"] = peers["numpy_median_s"];
     r["speedup_vs_numpy_median"] = peers["numpy_median_s"].get<double>() / median_s;
     r["agrees_with_astropy"] = peers;
-    if (nlohmann::json avx2 = forced_target_sigma_s("AVX2", opt.quick); !avx2.is_null()) {
+    if (nlohmann::json avx2 = forced_target_sigma_s("AVX2", opt); !avx2.is_null()) {
       r["avx2_sigma_clip_s"] = avx2;
       r["avx2_speedup_vs_astropy"] = astropy_s / avx2.get<double>();
     }

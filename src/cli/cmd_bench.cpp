@@ -123,6 +123,11 @@ Command add_bench_command(CLI::App& app) {
       ->check(CLI::Range(1, 1000));
   cmd->add_flag("--quick", f->options.quick, "Small sizes: check the suite runs, not its speed");
   cmd->add_flag("--sigma-only", f->options.sigma_only, "Stack suite: time the sigma clip only")->group("");
+  cmd->add_option("--shape", f->options.stack_shape,
+                  "Stack suite: FRAMES,HEIGHT,WIDTH instead of 32,1024,1024 (e.g. 1000,128,64: many frames)")
+      ->delimiter(',')
+      ->expected(3)
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->add_option("--gemm-first-call", f->options.gemm_first_call, "GEMM suite: first product on a device only")
       ->group("");
   cmd->add_option("--gemm-first-call-n", f->options.gemm_first_call_n, "GEMM suite: its size")->group("");

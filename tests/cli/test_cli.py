@@ -196,6 +196,23 @@ def test_bench_stack_quick_checks_against_astropy_and_the_opencl_path():
     assert result["gpu_device_index"] >= 0
 
 
+def test_bench_stack_shape_many_frames_checks_against_astropy_and_the_opencl_path():
+    # 300 frames: the CPU's bitonic merges in memory and the OpenCL sort in global memory (PoCL).
+    result = run_json("bench", "--suite", "stack", "--quick", "--reps", "1", "--shape", "300,12,20",
+                      "--device-types", "cpu", env={"POCL_KERNEL_CACHE": "0"})
+    assert (result["frames"], result["height"], result["width"]) == (300, 12, 20)
+    assert result["agrees_with_astropy"]["count_mismatches"] == 0
+    assert result["agrees_with_astropy"]["max_relative_difference"] <= 1e-6
+    assert result["gpu_vs_cpu_max_relative_difference"] <= 1e-6
+
+
+def test_bench_stack_bad_shape_is_a_usage_error():
+    for shape in ("300,12", "0,12,20", "a,b,c"):
+        result = run("bench", "--suite", "stack", "--shape", shape)
+        assert result.returncode == 2, shape
+        assert "--shape" in result.stderr, shape
+
+
 def test_bench_coadd_quick_checks_against_reproject_and_the_opencl_path():
     # PoCL as the device: the suite fails if the OpenCL or the reproject result differs.
     result = run_json("bench", "--suite", "coadd", "--quick", "--reps", "1", "--device-types", "cpu",
