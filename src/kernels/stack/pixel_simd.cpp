@@ -782,6 +782,12 @@ HWY_NOINLINE void merge_in_memory(float* S, size_t n, size_t G, size_t size) {
   auto store = [&](VK k, size_t j) {
     if (j < n) hn::Store(hn::BitCast(df, k), df, S + j * G);
   };
+  auto order = [&](size_t lo, size_t hi) {  // one step on two rows
+    VK a = key(lo), b = key(hi);
+    compare_exchange(a, b);
+    store(a, lo);
+    store(b, hi);
+  };
   size_t d = size / 4;    // the next half-cleaner's distance
   if (d >= kBlockRows) {  // the flip and distance d on four rows at once
     for (size_t run = 0; run < n; run += size)
@@ -800,14 +806,8 @@ HWY_NOINLINE void merge_in_memory(float* S, size_t n, size_t G, size_t size) {
     d /= 2;
   } else {
     for (size_t run = 0; run < n; run += size)
-      for (size_t i = run; i < run + size / 2; ++i) {
-        const size_t hi = 2 * run + size - 1 - i;
-        if (hi >= n) continue;
-        VK a = key(i), b = key(hi);
-        compare_exchange(a, b);
-        store(a, i);
-        store(b, hi);
-      }
+      for (size_t i = run; i < run + size / 2; ++i)
+        if (2 * run + size - 1 - i < n) order(i, 2 * run + size - 1 - i);
   }
   while (d >= kBlockRows) {
     if (d / 2 >= kBlockRows) {  // distances d and d / 2 on four rows at once
@@ -827,12 +827,7 @@ HWY_NOINLINE void merge_in_memory(float* S, size_t n, size_t G, size_t size) {
       d /= 4;
     } else {
       for (size_t run = 0; run < n; run += 2 * d)
-        for (size_t i = run; i < run + d && i + d < n; ++i) {
-          VK a = key(i), b = key(i + d);
-          compare_exchange(a, b);
-          store(a, i);
-          store(b, i + d);
-        }
+        for (size_t i = run; i < run + d && i + d < n; ++i) order(i, i + d);
       d /= 2;
     }
   }
