@@ -55,6 +55,16 @@ typedef struct {
   int first, last, by_rank;
 } bounds_t;
 
+// PLX_CAS(a, b) leaves the smaller in a. The host writes the network out as
+// one PLX_CAS(v[i], v[j]) per comparator, every index a constant, so that v
+// stays in registers (loops over the stages left it in local memory).
+#define PLX_CAS(a, b)             \
+  {                               \
+    const float low = fmin(a, b); \
+    b = fmax(a, b);               \
+    a = low;                      \
+  }
+
 //@@ACCESS_BEGIN
 double at_SFX(const SAS SET* s, int st, int i) { return s[i * st]; }
 
@@ -90,50 +100,67 @@ void order_SFX(SAS float* s, int st, int i, int j) {
   s[j * st] = fmax(a, b);
 }
 
+// The last distances of a bitonic merge (16 .. 1) on the 32-row block at
+// `first` (m rows of it), in registers.
+void clean_block_SFX(SAS float* s, int st, int first, int m) {
+  float v[32];
+#pragma unroll
+  for (int j = 0; j < 32; ++j) v[j] = j < m ? s[(first + j) * st] : INFINITY;
+  BLOCK_CLEANERS
+#pragma unroll
+  for (int j = 0; j < 32; ++j)
+    if (j < m) s[(first + j) * st] = v[j];
+}
+
 // The pixel's n samples (stride xs) into s, sorted, NaN as +inf (sorted
 // last), -0 as +0; counts of -inf, finite and NaN samples. The sort is
-// bitonic: merge stage `size` flips each run's halves against each other,
-// then half-cleaners at distances size / 4 .. 1; every step leaves the
-// smaller sample at the lower position, so positions past n count as +inf
-// and the steps reaching them are skipped. Every work-item takes the same
-// steps at the same positions: no divergence, and neighbouring work-items
-// touch neighbouring addresses (a heapsort, which this replaced, took its
-// own path through memory in each).
+// bitonic: 32-row blocks are sorted in registers as they are loaded; merge
+// stage `size` then flips each run's halves against each other and runs
+// half-cleaners at distances size / 4 .. 1, those of 32 rows and more in s,
+// the rest in registers a block at a time. Every step leaves the smaller
+// sample at the lower position, so positions past n count as +inf and the
+// steps reaching them are skipped. Every work-item takes the same steps at
+// the same positions: no divergence, and neighbouring work-items touch
+// neighbouring addresses (a heapsort, which this replaced, took its own path
+// through memory in each).
 void load_sorted_SFX(__global const float* x, long xs, int n, SAS float* s, int st, int* negative, int* finite,
                      int* nan) {
   int ng = 0, fi = 0, na = 0;
-  for (int j = 0; j < n; ++j) {
-    const float v = x[j * xs] + 0.0f;
-    s[j * st] = isnan(v) ? INFINITY : v;
-    ng += v == -INFINITY;
-    fi += isfinite(v) ? 1 : 0;
-    na += isnan(v) ? 1 : 0;
+  for (int first = 0; first < n; first += 32) {
+    float v[32];
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+      float value = INFINITY;  // padding: sorted last, never stored
+      if (first + j < n) {
+        value = x[(first + j) * xs] + 0.0f;
+        ng += value == -INFINITY;
+        fi += isfinite(value) ? 1 : 0;
+        na += isnan(value) ? 1 : 0;
+        if (isnan(value)) value = INFINITY;
+      }
+      v[j] = value;
+    }
+    BLOCK_SORT
+#pragma unroll
+    for (int j = 0; j < 32; ++j)
+      if (first + j < n) s[(first + j) * st] = v[j];
   }
   *negative = ng;
   *finite = fi;
   *nan = na;
-  for (int size = 2; size / 2 < n; size *= 2) {
+  for (int size = 64; size / 2 < n; size *= 2) {
     for (int run = 0; run < n; run += size)
       for (int i = run; i < run + size / 2; ++i)
         if (2 * run + size - 1 - i < n) order_SFX(s, st, i, 2 * run + size - 1 - i);
-    for (int d = size / 4; d > 0; d /= 2)
+    for (int d = size / 4; d >= 32; d /= 2)
       for (int run = 0; run < n; run += 2 * d)
         for (int i = run; i < run + d && i + d < n; ++i) order_SFX(s, st, i, i + d);
+    for (int first = 0; first < n; first += 32) clean_block_SFX(s, st, first, min(32, n - first));
   }
 }
 //@@BITONIC_END
 
 //@@NETWORK_BEGIN
-// PLX_CAS(a, b) leaves the smaller in a. The host writes the network out as
-// one PLX_CAS(v[i], v[j]) per comparator, every index a constant, so that v
-// stays in registers (loops over the stages left it in local memory).
-#define PLX_CAS(a, b)             \
-  {                               \
-    const float low = fmin(a, b); \
-    b = fmax(a, b);               \
-    a = low;                      \
-  }
-
 // As the BITONIC loader, sorting NETP samples (padded with +inf) in registers.
 void load_sorted_SFX(__global const float* x, long xs, int n, SAS SET* s, int st, int* negative, int* finite,
                      int* nan) {

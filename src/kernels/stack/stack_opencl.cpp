@@ -11,6 +11,7 @@
 #include "device/streaming.hpp"
 #include "kernels/stack/pixel_block.hpp"
 #include "kernels/stack/provider_calls.hpp"
+#include "kernels/stack/sorting_network.hpp"
 #include "kernels/stack/stack_cl_source.hpp"  // generated from stack.cl
 
 namespace plx::stack {
@@ -73,8 +74,12 @@ std::string kernel_source(int network) {
   const size_t first = text.find("//@@ACCESS_BEGIN");
   const std::string last_marker = "//@@RULES_END";
   std::string out = cat("#define PLX_NET ", network, "\n#define PLX_SORTED ", sorted_type, "\n", text.substr(0, first));
-  out += instance("ACCESS", "__global", "_g") + instance("BITONIC", "__global", "_g") +
-         instance("RULES", "__global", "_g");
+  std::string cleaners;
+  for (const Comparator& c : bitonic_cleaners<32>()) cleaners += cat("PLX_CAS(v[", c.lo, "], v[", c.hi, "]) ");
+  const std::string bitonic =
+      replace_all(replace_all(instance("BITONIC", "__global", "_g"), "BLOCK_SORT", network_comparators(32)),
+                  "BLOCK_CLEANERS", cleaners);
+  out += instance("ACCESS", "__global", "_g") + bitonic + instance("RULES", "__global", "_g");
   if (network > 0) {
     const std::string loader =
         replace_all(instance("NETWORK", "__local", "_l"), "NETWORK_COMPARATORS", network_comparators(network));
