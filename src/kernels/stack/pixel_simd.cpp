@@ -604,6 +604,72 @@ void load_groups(const PixelBlock& b, int64_t p, size_t G, size_t count, float* 
   }
 }
 
+// Without rejection a mean or sum needs neither a sort nor a group's samples
+// side by side: runs of up to kPlainRun pixels are summed frame by frame,
+// their sums in scratch (L1), each frame read as one contiguous run instead of
+// a line from each of N frames at once (a stream per frame, which the
+// hardware prefetchers cannot follow for hundreds of frames). Each pixel's
+// sum is in frame order, as HalfLanes::plain adds them: the same bits. Does
+// the block's whole vectors; returns how many pixels that is.
+constexpr size_t kPlainRun = 256;
+
+int64_t plain_runs(const PixelRule& rule, const PixelBlock& b, Scratch& scratch) {
+  const DD dd;
+  const DH dh;
+  const DI di;
+  const size_t H = hn::Lanes(dd), G = 2 * H;
+  const int64_t whole = b.pixels / static_cast<int64_t>(G) * static_cast<int64_t>(G);
+  const bool weighted = rule.combine == Combine::weighted_mean;
+  const VD zero = hn::Zero(dd), one = hn::Set(dd, 1.0);
+  // Per pixel: the sum, the weights' sum, the samples missing, -inf and +inf.
+  double* acc = scratch.doubles(5 * kPlainRun);
+  double *sum = acc, *weights = acc + kPlainRun, *missing = weights + kPlainRun, *low = missing + kPlainRun,
+         *high = low + kPlainRun;
+  auto add = [&](double* a, size_t at, VD v) { hn::Store(hn::Add(hn::Load(dd, a + at), v), dd, a + at); };
+  for (int64_t p0 = 0; p0 < whole; p0 += static_cast<int64_t>(kPlainRun)) {
+    const size_t width = static_cast<size_t>(std::min<int64_t>(kPlainRun, whole - p0));
+    std::fill(acc, acc + 5 * kPlainRun, 0.0);
+    for (int64_t j = 0; j < b.frames; ++j) {
+      const float* src = b.rows[j] + p0;
+      const VD w = hn::Set(dd, b.weight ? b.weight[j] : 1.0);
+      const VD scale = hn::Set(dd, b.scale ? b.scale[j] : 1.0), offset = hn::Set(dd, b.scale ? b.offset[j] : 0.0);
+      int64_t rejected = 0;
+      for (size_t at = 0; at < width; at += H) {
+        hn::Vec<DH> f = hn::LoadU(dh, src + at);  // normalized and -0 as +0, as load_groups_of
+        if (b.scale) f = demote(dh, hn::Add(hn::Mul(hn::PromoteTo(dd, f), scale), offset));
+        const VD x = hn::PromoteTo(dd, hn::Add(f, hn::Zero(dh)));
+        const MD fin = hn::IsFinite(x);
+        if (hn::AllTrue(dd, fin)) {
+          add(sum, at, weighted ? hn::Mul(w, x) : x);
+          if (weighted) add(weights, at, w);
+          continue;
+        }
+        add(sum, at, hn::IfThenElseZero(fin, weighted ? hn::Mul(w, x) : x));
+        if (weighted) add(weights, at, hn::IfThenElseZero(fin, w));
+        add(missing, at, hn::IfThenZeroElse(fin, one));
+        const MD neg = hn::Eq(x, hn::Set(dd, -kInf)), pos = hn::Eq(x, hn::Set(dd, kInf));
+        add(low, at, hn::IfThenElseZero(neg, one));
+        add(high, at, hn::IfThenElseZero(pos, one));
+        rejected += static_cast<int64_t>(hn::CountTrue(dd, hn::Or(neg, pos)));
+      }
+      if (b.frame_rejected) b.frame_rejected[j] += rejected;
+    }
+    const VD frames = hn::Set(dd, static_cast<double>(b.frames));
+    for (size_t at = 0; at < width; at += H) {
+      const VD count = hn::Sub(frames, hn::Load(dd, missing + at));
+      const VD total = hn::Load(dd, sum + at);
+      VD value = rule.combine == Combine::sum ? total : hn::Div(total, weighted ? hn::Load(dd, weights + at) : count);
+      value = hn::IfThenElse(hn::Gt(count, zero), value, hn::Set(dd, std::numeric_limits<double>::quiet_NaN()));
+      const size_t o = static_cast<size_t>(p0) + at;
+      hn::StoreU(demote(dh, value), dh, b.image + o);
+      if (b.count) hn::StoreU(hn::DemoteTo(di, count), di, b.count + o);
+      if (b.low) hn::StoreU(hn::DemoteTo(di, hn::Load(dd, low + at)), di, b.low + o);
+      if (b.high) hn::StoreU(hn::DemoteTo(di, hn::Load(dd, high + at)), di, b.high + o);
+    }
+  }
+  return whole;
+}
+
 // The sorting networks compare floats as int32 keys in the same order: on
 // AMD Zen 4 integer min/max run two 512-bit vectors a cycle, float ones one
 // (measured). A finite or infinite float's bits order as a signed integer
@@ -892,7 +958,7 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
   Group groups[kMaxBatch];
   bool finite[kMaxBatch];
 
-  for (int64_t p = 0; p < block.pixels;) {
+  for (int64_t p = sorted ? 0 : plain_runs(rule, block, scratch); p < block.pixels;) {
     const int64_t full = (block.pixels - p) / static_cast<int64_t>(G);  // whole groups left
     const size_t width = full > 0 ? G : static_cast<size_t>(block.pixels - p);
     const size_t in_batch = full > 0 ? std::min<size_t>(batch, static_cast<size_t>(full)) : 1;
