@@ -776,6 +776,39 @@ TEST(SimdMatchesScalarEdges, LargeFrameCounts) {
   }
 }
 
+// A mean or sum without rejection runs through the SIMD loops in runs of
+// 256 pixels, frame by frame: blocks wider than one run (and not a multiple
+// of it, nor of a vector) give the reference's bits on every target, with
+// every optional output, special values and normalization.
+TEST(SimdMatchesScalarEdges, PlainSumsOverManyRuns) {
+  TargetGuard guard;
+  for (int64_t n : {1, 3, 40}) {
+    for (int64_t width : {257, 600}) {
+      for (Data kind : {Data::finite, Data::special}) {
+        for (bool normalized : {false, true}) {
+          const BlockData b = make_block(n, width, kind, normalized, static_cast<uint64_t>(n * 7 + width));
+          for (Combine combine : {Combine::mean, Combine::weighted_mean, Combine::sum}) {
+            PixelRule rule;
+            rule.reject = Reject::none;
+            rule.combine = combine;
+            BlockOut want;
+            Scratch scratch;
+            stack_block_scalar(rule, block_of(b, want, true), scratch);
+            for (const std::string& t : simd_targets()) {
+              ASSERT_TRUE(use_simd_target(t));
+              BlockOut got;
+              stack_block(rule, block_of(b, got, true), scratch);
+              EXPECT_EQ(first_difference(b, want, got), "")
+                  << "target " << t << ", N " << n << ", width " << width << ", " << describe(rule)
+                  << (kind == Data::special ? ", special" : "") << (normalized ? ", normalized" : "");
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 // PixelBlock documents count, low and high as optional ("or null"); the
 // per-pixel loop honours that. The SIMD loops must too (a child process
 // runs them, so a crash fails this test only).
