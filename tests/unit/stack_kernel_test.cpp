@@ -759,7 +759,9 @@ TEST(SimdMatchesScalarEdges, LargeFrameCounts) {
   TargetGuard guard;
   for (int64_t n : {127, 128, 129, 255, 257, 2047, 4097, 65537}) {
     if (kSanitized && n > 5000) continue;
-    const BlockData b = make_block(n, 17, Data::special, n == 4097, static_cast<uint64_t>(n));
+    // 70 pixels: batches of four whole groups (loaded together above 64 frames) and a partial one.
+    const BlockData b =
+        make_block(n, n <= 257 ? 70 : 17, Data::special, n == 4097 || n == 129, static_cast<uint64_t>(n));
     for (PixelRule rule : {sigma_rule(2, 2, 5, Combine::mean), sigma_rule(1.5, 3, -1, Combine::median)}) {
       if (n > 5000) rule.max_iters = 2;
       BlockOut want;
