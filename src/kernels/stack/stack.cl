@@ -65,6 +65,16 @@ typedef struct {
     a = low;                      \
   }
 
+// Sample j of a pixel (stride xs) as the sorts take it: -0 as +0, NaN as
+// +inf (sorted last); counts -inf, finite and NaN samples.
+float take_sample(__global const float* x, long xs, int j, int* ng, int* fi, int* na) {
+  const float value = x[j * xs] + 0.0f;
+  *ng += value == -INFINITY;
+  *fi += isfinite(value) ? 1 : 0;
+  *na += isnan(value) ? 1 : 0;
+  return isnan(value) ? INFINITY : value;
+}
+
 //@@ACCESS_BEGIN
 double at_SFX(const SAS SET* s, int st, int i) { return s[i * st]; }
 
@@ -129,17 +139,8 @@ void load_sorted_SFX(__global const float* x, long xs, int n, SAS float* s, int 
   for (int first = 0; first < n; first += 32) {
     float v[32];
 #pragma unroll
-    for (int j = 0; j < 32; ++j) {
-      float value = INFINITY;  // padding: sorted last, never stored
-      if (first + j < n) {
-        value = x[(first + j) * xs] + 0.0f;
-        ng += value == -INFINITY;
-        fi += isfinite(value) ? 1 : 0;
-        na += isnan(value) ? 1 : 0;
-        if (isnan(value)) value = INFINITY;
-      }
-      v[j] = value;
-    }
+    for (int j = 0; j < 32; ++j)  // padding: sorted last, never stored
+      v[j] = first + j < n ? take_sample(x, xs, first + j, &ng, &fi, &na) : INFINITY;
     BLOCK_SORT
 #pragma unroll
     for (int j = 0; j < 32; ++j)
@@ -167,17 +168,8 @@ void load_sorted_SFX(__global const float* x, long xs, int n, SAS SET* s, int st
   float v[NETP];
   int ng = 0, fi = 0, na = 0;
 #pragma unroll
-  for (int j = 0; j < NETP; ++j) {
-    float value = INFINITY;  // padding: sorted last, never read as a sample
-    if (j < n) {
-      value = x[j * xs] + 0.0f;
-      ng += value == -INFINITY;
-      fi += isfinite(value) ? 1 : 0;
-      na += isnan(value) ? 1 : 0;
-      if (isnan(value)) value = INFINITY;
-    }
-    v[j] = value;
-  }
+  for (int j = 0; j < NETP; ++j)  // padding: sorted last, never read as a sample
+    v[j] = j < n ? take_sample(x, xs, j, &ng, &fi, &na) : INFINITY;
   *negative = ng;
   *finite = fi;
   *nan = na;
