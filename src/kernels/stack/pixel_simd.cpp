@@ -930,6 +930,9 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
   const size_t un = static_cast<size_t>(n), group_floats = un * G;
   const bool sorted = !rule.plain_sum();
   const bool keep_x = rule.combine == Combine::weighted_mean || block.frame_rejected || !sorted;
+  // Without rejection, the whole vectors first (before the scratch below is
+  // taken: plain_runs takes some too).
+  const int64_t first_pixel = sorted ? 0 : plain_runs(rule, block, scratch);
   // Loaded and sorted in one pass when X is not needed in frame order and
   // a group is a whole cache line.
   static constexpr auto load_sorted = load_sort_table(std::make_index_sequence<kRegisterRows>{});
@@ -961,7 +964,7 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
   Group groups[kMaxBatch];
   bool finite[kMaxBatch];
 
-  for (int64_t p = sorted ? 0 : plain_runs(rule, block, scratch); p < block.pixels;) {
+  for (int64_t p = first_pixel; p < block.pixels;) {
     const int64_t full = (block.pixels - p) / static_cast<int64_t>(G);  // whole groups left
     const size_t width = full > 0 ? G : static_cast<size_t>(block.pixels - p);
     const size_t in_batch = full > 0 ? std::min<size_t>(batch, static_cast<size_t>(full)) : 1;
