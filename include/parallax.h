@@ -1197,8 +1197,9 @@ typedef struct plx_stack_desc {
    *  rows of every frame, then stacked). 0 (default): bands that fit a
    *  worker's L2 cache, so that the pixels a provider has just written are
    *  stacked from the cache, not from memory (a provider copying from
-   *  memory: 1.2 to 1.7x faster); bands as large as the plan allows when one
-   *  row through all frames is already larger. -1: bands as large as the
+   *  memory: 1.2 to 1.7x faster), in calls of at least 16 KiB of a frame;
+   *  bands as large as the plan allows when one row through all frames is
+   *  already larger. -1: bands as large as the
    *  plan allows (memory budget, load balance): the fewest calls, for a
    *  provider with a high cost per call (an interpreter, a file to reopen).
    *  N > 0: at most N rows. Ignored with frame_data. @since 0.1 */

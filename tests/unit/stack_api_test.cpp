@@ -903,11 +903,14 @@ TEST_F(StackApi, ProviderGivesTheSameBitsAsHostFrames) {
 }
 
 // desc.provider_rows cuts the plan's bands into calls of fewer rows; by
-// default as many as fit the L2 cache (the profile's: 512 KiB). The bits
-// stay the same.
+// default as many as fit the L2 cache (the profile's: 512 KiB), but calls of
+// at least 16 KiB of a frame. The bits stay the same.
 TEST_F(StackApi, ProviderRowsCutBandsWithoutChangingBits) {
   const int64_t n = 40, h = 256, w = 512;
-  const int64_t fit = (512 << 10) / (n * w * 4);  // rows through all frames in the L2 cache: 6
+  // Rows through all frames in the L2 cache: 6; but a call takes 16 KiB of a
+  // frame at least: 8 rows.
+  const int64_t fit = std::max((512 << 10) / (n * w * 4), (16 << 10) / (w * 4));
+  ASSERT_EQ(fit, 8);
   Stack host(n, h, w, 1);
   stack_ok(host);
   int64_t whole = 0;  // the plan's band
