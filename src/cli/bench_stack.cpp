@@ -31,7 +31,16 @@ struct Cube {
 };
 
 Cube make_cube(int64_t frames, int64_t height, int64_t width) {
-  Cube c{frames, height, width, std::vector<float>(static_cast<size_t>(frames * height * width))};
+  Cube c{frames, height, width, {}};
+  try {  // each side at most 2^20 (--shape's check): the product fits
+    c.data.resize(static_cast<size_t>(frames * height * width));
+  } catch (const std::exception&) {  // bad_alloc, or length_error past the vector's limit
+    char gb[32];
+    std::snprintf(gb, sizeof gb, "%.3g", static_cast<double>(frames * height * width) * 4 / 1e9);
+    throw std::runtime_error("bench --suite stack: a cube of " + std::to_string(frames) + " x " +
+                             std::to_string(height) + " x " + std::to_string(width) + " float32 (" + gb +
+                             " GB) does not fit in memory: choose a smaller --shape");
+  }
   std::mt19937_64 rng(20261123);
   std::normal_distribution<float> noise(100.0f, 5.0f);
   std::uniform_real_distribution<float> unit(0.0f, 1.0f), outlier(1000.0f, 5000.0f);

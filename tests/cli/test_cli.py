@@ -211,6 +211,10 @@ def test_bench_stack_bad_shape_is_a_usage_error():
         result = run("bench", "--suite", "stack", "--shape", shape)
         assert result.returncode == 2, shape
         assert "--shape" in result.stderr, shape
+    # Valid sides, but a cube no machine holds: a message, not a crash.
+    result = run("bench", "--suite", "stack", "--shape", "1000000,1000000,1000000")
+    assert result.returncode == 1
+    assert "does not fit in memory" in result.stderr and "--shape" in result.stderr
 
 
 def test_bench_coadd_quick_checks_against_reproject_and_the_opencl_path():
