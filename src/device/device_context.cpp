@@ -49,9 +49,11 @@ Result<cl::Buffer> DeviceContext::allocate(cl_mem_flags flags, int64_t bytes, co
   return buffer;
 }
 
-DeviceContext::~DeviceContext() {
-  for (PinnedBlock& block : pinned_) h2d_.enqueueUnmapMemObject(block.buffer, block.host);
-  if (!pinned_.empty()) h2d_.finish();
+DeviceContext::~DeviceContext() { unmap(pinned_); }
+
+void DeviceContext::unmap(std::vector<PinnedBlock>& blocks) {
+  for (PinnedBlock& block : blocks) h2d_.enqueueUnmapMemObject(block.buffer, block.host);
+  if (!blocks.empty()) h2d_.finish();
 }
 
 Result<PinnedBlock> DeviceContext::take_pinned(int64_t bytes) {
@@ -92,8 +94,7 @@ void DeviceContext::give_pinned(PinnedBlock block) {
       pinned_.erase(pinned_.begin());
     }
   }
-  for (PinnedBlock& old : evicted) h2d_.enqueueUnmapMemObject(old.buffer, old.host);
-  if (!evicted.empty()) h2d_.finish();
+  unmap(evicted);
 }
 
 void DeviceContext::record_failure() {

@@ -86,6 +86,9 @@ class DeviceContext {
   std::atomic<bool> healthy_{true};
   std::mutex programs_mutex_;
   std::map<std::string, cl::Program> programs_;
+  // Unmaps blocks leaving the cache (their buffers are freed with them).
+  void unmap(std::vector<PinnedBlock>& blocks);
+
   std::mutex pinned_mutex_;
   std::vector<PinnedBlock> pinned_;  // cached, oldest first
   int64_t pinned_bytes_ = 0;

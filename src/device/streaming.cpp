@@ -425,14 +425,12 @@ Status DeviceLane::enqueue(Slot& slot, Range r) {
     return make_error(fault->code, "clEnqueueNDRangeKernel failed on device '", dev_.name(), "' (injected fault '",
                       fault->rule, "')");
   }
-  const auto items = static_cast<size_t>(job.work_items_per_row), group = static_cast<size_t>(job.group_items);
-  if (group > 0)
-    err = dev_.compute().enqueueNDRangeKernel(
-        kernel_, cl::NullRange, cl::NDRange((items + group - 1) / group * group, static_cast<size_t>(r.rows)),
-        cl::NDRange(group, 1), &writes, &done);
-  else
-    err = dev_.compute().enqueueNDRangeKernel(kernel_, cl::NullRange, cl::NDRange(items, static_cast<size_t>(r.rows)),
-                                              cl::NullRange, &writes, &done);
+  // With a work-group size, the row is rounded up to whole groups.
+  const auto group = static_cast<size_t>(job.group_items);
+  size_t items = static_cast<size_t>(job.work_items_per_row);
+  if (group > 0) items = (items + group - 1) / group * group;
+  err = dev_.compute().enqueueNDRangeKernel(kernel_, cl::NullRange, cl::NDRange(items, static_cast<size_t>(r.rows)),
+                                            group > 0 ? cl::NDRange(group, 1) : cl::NullRange, &writes, &done);
   if (err == CL_INVALID_KERNEL_ARGS)
     return make_error(Code::invalid_argument, run_.s.name, ": kernel '", run_.kernel.name(), "' has more than the ",
                       arg, " arguments a row run sets (each input, each output, each scalar, first_row, rows)");

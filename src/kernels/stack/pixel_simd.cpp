@@ -791,20 +791,24 @@ constexpr std::array<LoadSortRowsFn, sizeof...(N)> load_sort_table(std::index_se
 // memory, which this replaced, took 3-4x as long from 100 frames up.
 constexpr size_t kBlockRows = 32;
 
-// Rows [0, m) of a block as keys, the largest key past them.
+// Row j of n as keys; past n, the largest key.
+HWY_INLINE VK row_key(const float* rows, size_t j, size_t n, size_t G) {
+  return j < n ? hn::BitCast(DK(), hn::Load(DF(), rows + j * G)) : hn::Set(DK(), std::numeric_limits<int32_t>::max());
+}
+
+// Row j of n from keys; rows past n do not exist.
+HWY_INLINE void store_row_key(float* rows, size_t j, size_t n, size_t G, VK k) {
+  if (j < n) hn::Store(hn::BitCast(DF(), k), DF(), rows + j * G);
+}
+
 HWY_INLINE void load_block(const float* rows, size_t m, size_t G, VK* v) {
-  const DF df;
-  const DK dk;
 #pragma GCC unroll 32
-  for (size_t j = 0; j < kBlockRows; ++j)
-    v[j] = j < m ? hn::BitCast(dk, hn::Load(df, rows + j * G)) : hn::Set(dk, std::numeric_limits<int32_t>::max());
+  for (size_t j = 0; j < kBlockRows; ++j) v[j] = row_key(rows, j, m, G);
 }
 
 HWY_INLINE void store_block(float* rows, size_t m, size_t G, const VK* v) {
-  const DF df;
 #pragma GCC unroll 32
-  for (size_t j = 0; j < kBlockRows; ++j)
-    if (j < m) hn::Store(hn::BitCast(df, v[j]), df, rows + j * G);
+  for (size_t j = 0; j < kBlockRows; ++j) store_row_key(rows, j, m, G, v[j]);
 }
 
 // The first pass: a block's m rows sorted, as keys with the negatives turned
@@ -840,14 +844,8 @@ HWY_NOINLINE void clean_block(float* rows, size_t m, size_t G, bool last) {
 // The merge steps in memory over rows [0, n): the flip of each run of `size`
 // rows, then the half-cleaners from size / 4 down to kBlockRows.
 HWY_NOINLINE void merge_in_memory(float* S, size_t n, size_t G, size_t size) {
-  const DF df;
-  const DK dk;
-  auto key = [&](size_t j) {
-    return j < n ? hn::BitCast(dk, hn::Load(df, S + j * G)) : hn::Set(dk, std::numeric_limits<int32_t>::max());
-  };
-  auto store = [&](VK k, size_t j) {
-    if (j < n) hn::Store(hn::BitCast(df, k), df, S + j * G);
-  };
+  auto key = [&](size_t j) { return row_key(S, j, n, G); };
+  auto store = [&](VK k, size_t j) { store_row_key(S, j, n, G, k); };
   auto order = [&](size_t lo, size_t hi) {  // one step on two rows
     VK a = key(lo), b = key(hi);
     compare_exchange(a, b);
