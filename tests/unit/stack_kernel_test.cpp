@@ -784,7 +784,7 @@ TEST(SimdMatchesScalarEdges, LargeFrameCounts) {
 // every optional output, special values and normalization.
 TEST(SimdMatchesScalarEdges, PlainSumsOverManyRuns) {
   TargetGuard guard;
-  for (int64_t n : {1, 3, 40}) {
+  for (int64_t n : {1, 3, 13, 40}) {
     for (int64_t width : {257, 600}) {
       for (Data kind : {Data::finite, Data::special}) {
         for (bool normalized : {false, true}) {

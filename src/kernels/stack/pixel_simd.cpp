@@ -612,6 +612,12 @@ void load_groups(const PixelBlock& b, int64_t p, size_t G, size_t count, float* 
 // sum is in frame order, as HalfLanes::plain adds them: the same bits. Does
 // the block's whole vectors; returns how many pixels that is.
 constexpr size_t kPlainRun = 256;
+// Frames added to a run's sums in one sweep: in registers, in frame order,
+// with one load and store of the sums per sweep instead of per frame, and
+// eight frames' loads in flight at once (32 x 1024 x 1024 on two cores:
+// 10.0 -> 6.4 ms, near the 5.5 ms a bare read of the frames in this order
+// takes; 4 frames a sweep 6.8 ms, 16 spill: 9.5 ms).
+constexpr int64_t kSweepFrames = 8;
 
 int64_t plain_runs(const PixelRule& rule, const PixelBlock& b, Scratch& scratch) {
   const DD dd;
@@ -626,33 +632,52 @@ int64_t plain_runs(const PixelRule& rule, const PixelBlock& b, Scratch& scratch)
   double *sum = acc, *weights = acc + kPlainRun, *missing = weights + kPlainRun, *low = missing + kPlainRun,
          *high = low + kPlainRun;
   auto add = [&](double* a, size_t at, VD v) { hn::Store(hn::Add(hn::Load(dd, a + at), v), dd, a + at); };
+  // Frame j's samples at pixels [p, p + H), as doubles, as the stack loads
+  // them: normalized, -0 as +0.
+  auto sample = [&](int64_t j, int64_t p) {
+    hn::Vec<DH> f = hn::LoadU(dh, b.rows[j] + p);
+    if (b.scale)
+      f = demote(dh, hn::Add(hn::Mul(hn::PromoteTo(dd, f), hn::Set(dd, b.scale[j])), hn::Set(dd, b.offset[j])));
+    return hn::PromoteTo(dd, hn::Add(f, hn::Zero(dh)));
+  };
   for (int64_t p0 = 0; p0 < whole; p0 += static_cast<int64_t>(kPlainRun)) {
     const size_t width = static_cast<size_t>(std::min<int64_t>(kPlainRun, whole - p0));
     std::fill(acc, acc + 5 * kPlainRun, 0.0);
-    for (int64_t j = 0; j < b.frames; ++j) {
-      const float* src = b.rows[j] + p0;
-      const VD w = hn::Set(dd, b.weight ? b.weight[j] : 1.0);
-      const VD scale = hn::Set(dd, b.scale ? b.scale[j] : 1.0), offset = hn::Set(dd, b.scale ? b.offset[j] : 0.0);
-      int64_t rejected = 0;
+    for (int64_t j0 = 0; j0 < b.frames; j0 += kSweepFrames) {
+      const int64_t m = std::min(kSweepFrames, b.frames - j0);
+      double w[kSweepFrames];
+      int64_t rejected[kSweepFrames] = {};
+      for (int64_t k = 0; k < m; ++k) w[k] = b.weight ? b.weight[j0 + k] : 1.0;
       for (size_t at = 0; at < width; at += H) {
-        hn::Vec<DH> f = hn::LoadU(dh, src + at);  // normalized and -0 as +0, as load_groups_of
-        if (b.scale) f = demote(dh, hn::Add(hn::Mul(hn::PromoteTo(dd, f), scale), offset));
-        const VD x = hn::PromoteTo(dd, hn::Add(f, hn::Zero(dh)));
-        const MD fin = hn::IsFinite(x);
+        const int64_t p = p0 + static_cast<int64_t>(at);
+        VD x[kSweepFrames];
+        MD fin = hn::IsFinite(x[0] = sample(j0, p));
+        for (int64_t k = 1; k < m; ++k) fin = hn::And(fin, hn::IsFinite(x[k] = sample(j0 + k, p)));
         if (hn::AllTrue(dd, fin)) {
-          add(sum, at, weighted ? hn::Mul(w, x) : x);
-          if (weighted) add(weights, at, w);
+          VD s = hn::Load(dd, sum + at);
+          for (int64_t k = 0; k < m; ++k) s = hn::Add(s, weighted ? hn::Mul(hn::Set(dd, w[k]), x[k]) : x[k]);
+          hn::Store(s, dd, sum + at);
+          if (weighted) {
+            VD ws = hn::Load(dd, weights + at);
+            for (int64_t k = 0; k < m; ++k) ws = hn::Add(ws, hn::Set(dd, w[k]));
+            hn::Store(ws, dd, weights + at);
+          }
           continue;
         }
-        add(sum, at, hn::IfThenElseZero(fin, weighted ? hn::Mul(w, x) : x));
-        if (weighted) add(weights, at, hn::IfThenElseZero(fin, w));
-        add(missing, at, hn::IfThenZeroElse(fin, one));
-        const MD neg = hn::Eq(x, hn::Set(dd, -kInf)), pos = hn::Eq(x, hn::Set(dd, kInf));
-        add(low, at, hn::IfThenElseZero(neg, one));
-        add(high, at, hn::IfThenElseZero(pos, one));
-        rejected += static_cast<int64_t>(hn::CountTrue(dd, hn::Or(neg, pos)));
+        for (int64_t k = 0; k < m; ++k) {
+          const MD f = hn::IsFinite(x[k]);
+          const VD wk = hn::Set(dd, w[k]);
+          add(sum, at, hn::IfThenElseZero(f, weighted ? hn::Mul(wk, x[k]) : x[k]));
+          if (weighted) add(weights, at, hn::IfThenElseZero(f, wk));
+          add(missing, at, hn::IfThenZeroElse(f, one));
+          const MD neg = hn::Eq(x[k], hn::Set(dd, -kInf)), pos = hn::Eq(x[k], hn::Set(dd, kInf));
+          add(low, at, hn::IfThenElseZero(neg, one));
+          add(high, at, hn::IfThenElseZero(pos, one));
+          rejected[k] += static_cast<int64_t>(hn::CountTrue(dd, hn::Or(neg, pos)));
+        }
       }
-      if (b.frame_rejected) b.frame_rejected[j] += rejected;
+      if (b.frame_rejected)
+        for (int64_t k = 0; k < m; ++k) b.frame_rejected[j0 + k] += rejected[k];
     }
     const VD frames = hn::Set(dd, static_cast<double>(b.frames));
     for (size_t at = 0; at < width; at += H) {
