@@ -247,35 +247,6 @@ class HalfLanes {
     store(value, kept, A_, hn::Sub(hn::Sub(count_, nan_), B_));
   }
 
-  // Without rejection, a mean or sum is one pass in frame order.
-  void plain() {
-    const VD zero = hn::Zero(dd_), one = hn::Set(dd_, 1.0);
-    const bool weighted = g_.rule->combine == Combine::weighted_mean;
-    VD sum = zero, weights = zero, count = zero, low = zero, high = zero;
-    for (int64_t j = 0; j < g_.n; ++j) {
-      const VD x = x_row(j);
-      const MD fin = hn::IsFinite(x);
-      count = hn::Add(count, hn::IfThenElseZero(fin, one));
-      if (weighted) {
-        const VD w = hn::Set(dd_, g_.block->weight ? g_.block->weight[j] : 1.0);
-        sum = hn::Add(sum, hn::IfThenElseZero(fin, hn::Mul(w, x)));
-        weights = hn::Add(weights, hn::IfThenElseZero(fin, w));
-      } else {
-        sum = hn::Add(sum, hn::IfThenElseZero(fin, x));
-      }
-      if (!g_.all_finite) {
-        const MD neg = hn::Eq(x, hn::Set(dd_, -kInf)), pos = hn::Eq(x, hn::Set(dd_, kInf));
-        low = hn::Add(low, hn::IfThenElseZero(neg, one));
-        high = hn::Add(high, hn::IfThenElseZero(pos, one));
-        if (g_.block->frame_rejected)
-          g_.block->frame_rejected[j] += static_cast<int64_t>(hn::CountTrue(dd_, hn::Or(neg, pos)));
-      }
-    }
-    VD value = g_.rule->combine == Combine::sum ? sum : hn::Div(sum, weighted ? weights : count);
-    value = hn::IfThenElse(hn::Gt(count, zero), value, hn::Set(dd_, std::numeric_limits<double>::quiet_NaN()));
-    store(value, count, low, high);
-  }
-
  private:
   // Sample j of this half's lanes, in frame order / sorted.
   VD x_row(int64_t j) const {
@@ -604,13 +575,53 @@ void load_groups(const PixelBlock& b, int64_t p, size_t G, size_t count, float* 
   }
 }
 
+// The outputs of one group that cannot go straight to the block: those of
+// its partial last group, and those the block does not take.
+struct LocalLanes {
+  static constexpr size_t kMaxLanes = 64;
+  alignas(64) float image[kMaxLanes];
+  alignas(64) int32_t count[kMaxLanes], low[kMaxLanes], high[kMaxLanes];
+
+  // Lanes [0, width) to the block's outputs from pixel p.
+  void copy_to(const PixelBlock& b, int64_t p, size_t width) const {
+    std::memcpy(b.image + p, image, width * sizeof(float));
+    if (b.count) std::memcpy(b.count + p, count, width * sizeof(int32_t));
+    if (b.low) std::memcpy(b.low + p, low, width * sizeof(int32_t));
+    if (b.high) std::memcpy(b.high + p, high, width * sizeof(int32_t));
+  }
+};
+
+// The block's last pixels [p, p + width), fewer than a group, as a block of
+// one whole group: each frame's samples copied into G lanes padded with NaN
+// (no sample). Its outputs are the block's until the caller sets them.
+class PaddedTail {
+ public:
+  const PixelBlock& of(const PixelBlock& b, int64_t p, size_t width, size_t G) {
+    const auto n = static_cast<size_t>(b.frames);
+    samples_.assign(n * G, std::numeric_limits<float>::quiet_NaN());
+    rows_.resize(n);
+    for (size_t j = 0; j < n; ++j) {
+      std::memcpy(samples_.data() + j * G, b.rows[j] + p, width * sizeof(float));
+      rows_[j] = samples_.data() + j * G;
+    }
+    block_ = b;
+    block_.rows = rows_.data();
+    block_.pixels = static_cast<int64_t>(G);
+    return block_;
+  }
+
+ private:
+  std::vector<float> samples_;
+  std::vector<const float*> rows_;
+  PixelBlock block_;
+};
+
 // Without rejection a mean or sum needs neither a sort nor a group's samples
 // side by side: runs of up to kPlainRun pixels are summed frame by frame,
 // their sums in scratch (L1), each frame read as one contiguous run instead of
 // a line from each of N frames at once (a stream per frame, which the
 // hardware prefetchers cannot follow for hundreds of frames). Each pixel's
-// sum is in frame order, as HalfLanes::plain adds them: the same bits. Does
-// the block's whole vectors; returns how many pixels that is.
+// sum is in frame order, as the per-pixel loop adds them: the same bits.
 constexpr size_t kPlainRun = 256;
 // Frames added to a run's sums in one sweep: in registers, in frame order,
 // with one load and store of the sums per sweep instead of per frame, and
@@ -619,16 +630,16 @@ constexpr size_t kPlainRun = 256;
 // takes; 4 frames a sweep 6.8 ms, 16 spill: 9.5 ms).
 constexpr int64_t kSweepFrames = 8;
 
-int64_t plain_runs(const PixelRule& rule, const PixelBlock& b, Scratch& scratch) {
+// The block's pixels, a multiple of a vector; `acc`: 5 * kPlainRun doubles.
+void plain_whole(const PixelRule& rule, const PixelBlock& b, double* acc) {
   const DD dd;
   const DH dh;
   const DI di;
-  const size_t H = hn::Lanes(dd), G = 2 * H;
-  const int64_t whole = b.pixels / static_cast<int64_t>(G) * static_cast<int64_t>(G);
+  const size_t H = hn::Lanes(dd);
+  const int64_t whole = b.pixels;
   const bool weighted = rule.combine == Combine::weighted_mean;
   const VD zero = hn::Zero(dd), one = hn::Set(dd, 1.0);
   // Per pixel: the sum, the weights' sum, the samples missing, -inf and +inf.
-  double* acc = scratch.doubles(5 * kPlainRun);
   double *sum = acc, *weights = acc + kPlainRun, *missing = weights + kPlainRun, *low = missing + kPlainRun,
          *high = low + kPlainRun;
   auto add = [&](double* a, size_t at, VD v) { hn::Store(hn::Add(hn::Load(dd, a + at), v), dd, a + at); };
@@ -692,7 +703,24 @@ int64_t plain_runs(const PixelRule& rule, const PixelBlock& b, Scratch& scratch)
       if (b.high) hn::StoreU(hn::DemoteTo(di, hn::Load(dd, high + at)), di, b.high + o);
     }
   }
-  return whole;
+}
+
+void plain_runs(const PixelRule& rule, const PixelBlock& b, Scratch& scratch, PaddedTail& tail) {
+  const size_t G = hn::Lanes(DF());
+  double* acc = scratch.doubles(5 * kPlainRun);
+  PixelBlock body = b;
+  body.pixels = b.pixels / static_cast<int64_t>(G) * static_cast<int64_t>(G);
+  plain_whole(rule, body, acc);
+  const auto width = static_cast<size_t>(b.pixels - body.pixels);
+  if (width == 0) return;
+  LocalLanes out;
+  PixelBlock last = tail.of(b, body.pixels, width, G);
+  last.image = out.image;
+  last.count = out.count;
+  last.low = out.low;
+  last.high = out.high;
+  plain_whole(rule, last, acc);
+  out.copy_to(b, body.pixels, width);
 }
 
 // The sorting networks compare floats as int32 keys in the same order: on
@@ -947,19 +975,17 @@ void sort_group(float* S, int64_t n, size_t G, bool all_finite) {
 }
 
 void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scratch) {
+  PaddedTail tail;
+  if (rule.plain_sum()) return plain_runs(rule, block, scratch, tail);
   const DF df;
   const size_t G = hn::Lanes(df), H = G / 2;
   const int64_t n = block.frames;
   const size_t un = static_cast<size_t>(n), group_floats = un * G;
-  const bool sorted = !rule.plain_sum();
-  const bool keep_x = rule.combine == Combine::weighted_mean || block.frame_rejected || !sorted;
-  // Without rejection, the whole vectors first (before the scratch below is
-  // taken: plain_runs takes some too).
-  const int64_t first_pixel = sorted ? 0 : plain_runs(rule, block, scratch);
+  const bool keep_x = rule.combine == Combine::weighted_mean || block.frame_rejected;
   // Loaded and sorted in one pass when X is not needed in frame order and
   // a group is a whole cache line.
   static constexpr auto load_sorted = load_sort_table(std::make_index_sequence<kRegisterRows>{});
-  const bool fused = sorted && !keep_x && !block.scale && n <= kRegisterRows && G >= kLineFloats;
+  const bool fused = !keep_x && !block.scale && n <= kRegisterRows && G >= kLineFloats;
   // Else the groups of a line are loaded together (load_groups); above 64
   // frames, kMaxLoad groups whatever the vector, so that each frame is read
   // in longer runs (one core, AVX-512: 100 frames 12.2 -> 10.0 ms, 256
@@ -968,42 +994,23 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
   // X + i * n * G, sorted in place or, when X must stay in frame order, into
   // S_apart + i * n * G; its prefix sums in K + i * k_group.
   const size_t per_load = n > 2 * kRegisterRows ? kMaxLoad : std::min(kMaxLoad, std::max<size_t>(1, kLineFloats / G));
-  const size_t batch = sorted ? std::max<size_t>(2, per_load) : per_load;
+  const size_t batch = std::max<size_t>(2, per_load);
   HWY_DASSERT(batch <= kMaxBatch);
+  HWY_DASSERT(G <= LocalLanes::kMaxLanes);
   float* X = scratch.floats(2 * batch * group_floats);
   float* const S_apart = X + batch * group_floats;
   const size_t k_group = 4 * (un + 1) * H + 4 * G;
   double* K = scratch.doubles(batch * k_group);
-  // Outputs that cannot go straight to the block: the last, partial group's,
-  // and those the block does not take.
-  constexpr size_t kMaxLanes = 64;
-  HWY_DASSERT(G <= kMaxLanes);
-  alignas(64) float image[kMaxLanes];
-  alignas(64) int32_t count[kMaxLanes], low[kMaxLanes], high[kMaxLanes];
-  // The partial group's samples, in lanes padded with NaN (no sample).
-  PixelBlock tail = block;
-  std::vector<const float*> tail_rows;
-  std::vector<float> pad;
+  LocalLanes local;
   Group groups[kMaxBatch];
   bool finite[kMaxBatch];
 
-  for (int64_t p = first_pixel; p < block.pixels;) {
+  for (int64_t p = 0; p < block.pixels;) {
     const int64_t full = (block.pixels - p) / static_cast<int64_t>(G);  // whole groups left
     const size_t width = full > 0 ? G : static_cast<size_t>(block.pixels - p);
     const size_t in_batch = full > 0 ? std::min<size_t>(batch, static_cast<size_t>(full)) : 1;
-    const PixelBlock* b = &block;
-    int64_t at = p;
-    if (width < G) {
-      pad.assign(group_floats, std::numeric_limits<float>::quiet_NaN());
-      tail_rows.resize(un);
-      for (size_t j = 0; j < un; ++j) {
-        std::memcpy(pad.data() + j * G, block.rows[j] + p, width * sizeof(float));
-        tail_rows[j] = pad.data() + j * G;
-      }
-      tail.rows = tail_rows.data();
-      b = &tail;
-      at = 0;
-    }
+    const PixelBlock* b = width == G ? &block : &tail.of(block, p, width, G);
+    const int64_t at = width == G ? p : 0;
     if (!fused)  // a line at a time (two at once on AVX-512: the plain mean 10 -> 16 ms)
       for (size_t i = 0; i < in_batch; i += per_load)
         load_groups(*b, at + static_cast<int64_t>(i * G), G, std::min(per_load, in_batch - i), X + i * group_floats,
@@ -1014,11 +1021,14 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
       const bool all_finite = fused ? load_sorted[un - 1](b->rows, q, Xg, G) : finite[i];
       // A full group writes straight into the block, the partial one
       // through local lanes.
-      auto out = [&](auto* dst, auto* local) { return width == G && dst ? dst + p + i * G : local; };
+      auto out = [&](auto* dst, auto* lanes) { return width == G && dst ? dst + p + i * G : lanes; };
       Group& g = groups[i];
-      g = {&rule, b, n, G, H, Xg, Xg, K + i * k_group, all_finite, out(block.image, image), out(block.count, count),
-           out(block.low, low), out(block.high, high)};
-      if (sorted && (!fused || !all_finite)) {
+      g = {&rule, b, n, G, H, Xg, Xg, K + i * k_group, all_finite};
+      g.image = out(block.image, local.image);
+      g.count = out(block.count, local.count);
+      g.low = out(block.low, local.low);
+      g.high = out(block.high, local.high);
+      if (!fused || !all_finite) {
         // Sorting turns NaN into +inf: the counts need X as loaded then.
         float* S = keep_x || !all_finite ? S_apart + i * group_floats : Xg;
         if (S != Xg) std::memcpy(S, Xg, group_floats * sizeof(float));
@@ -1026,18 +1036,9 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
         g.S = S;
       }
     }
-    if (sorted) {
-      stack_groups(groups, in_batch);
-    } else {
-      for (size_t i = 0; i < in_batch; ++i)
-        for (size_t half = 0; half < 2; ++half) HalfLanes(groups[i], half).plain();
-    }
+    stack_groups(groups, in_batch);
+    if (width < G) local.copy_to(block, p, width);
     p += static_cast<int64_t>(in_batch * width);
-    if (width == G) continue;
-    std::memcpy(block.image + p - width, image, width * sizeof(float));
-    if (block.count) std::memcpy(block.count + p - width, count, width * sizeof(int32_t));
-    if (block.low) std::memcpy(block.low + p - width, low, width * sizeof(int32_t));
-    if (block.high) std::memcpy(block.high + p - width, high, width * sizeof(int32_t));
   }
 }
 
