@@ -8,8 +8,8 @@
 // sorted (load_sorted) and a few accessors (at, sums, skip_low, skip_high:
 // ACCESS), for two places of the sorted samples:
 // - up to PLX_NET frames (8, 16, 32 or 64, set by the host), NETWORK: the
-//   samples are sorted in registers by a bitonic network (every index a
-//   constant), then stored to local memory (PLX_SORTED: double up to 32
+//   samples are sorted in registers by Batcher's network, the CPU's (every
+//   index a constant; a fifth fewer comparators than a bitonic one), then stored to local memory (PLX_SORTED: double up to 32
 //   frames, float for 64), where the rules read them (column-major per
 //   work-group: no bank conflicts). Reading them from registers instead needs
 //   a select over the whole array per access, which made the kernel larger
@@ -124,7 +124,8 @@ void clean_block_SFX(SAS float* s, int st, int first, int m) {
 
 // The pixel's n samples (stride xs) into s, sorted, NaN as +inf (sorted
 // last), -0 as +0; counts of -inf, finite and NaN samples. The sort is
-// bitonic: 32-row blocks are sorted in registers as they are loaded; merge
+// bitonic: 32-row blocks are sorted in registers as they are loaded (by
+// Batcher's network, BLOCK_SORT); merge
 // stage `size` then flips each run's halves against each other and runs
 // half-cleaners at distances size / 4 .. 1, those of 32 rows and more in s,
 // the rest in registers a block at a time. Every step leaves the smaller

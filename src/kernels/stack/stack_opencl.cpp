@@ -37,17 +37,11 @@ int network_size(int64_t n, const DeviceSet& set, const std::vector<int>& device
   return 0;
 }
 
-// A bitonic sorting network of `size` (a power of 2) samples v[] as OpenCL
+// Batcher's sorting network of `size` samples v[] (the CPU's) as OpenCL
 // statements: PLX_CAS(v[i], v[j]) leaves the smaller of the two in v[i].
 std::string network_comparators(int size) {
   std::string out;
-  for (int k = 2; k <= size; k <<= 1)
-    for (int j = k >> 1; j > 0; j >>= 1)
-      for (int i = 0; i < size; ++i)
-        if (const int l = i ^ j; l > i) {
-          const bool up = (i & k) == 0;
-          out += cat("PLX_CAS(v[", up ? i : l, "], v[", up ? l : i, "]) ");
-        }
+  for_each_comparator(size, [&](int lo, int hi) { out += cat("PLX_CAS(v[", lo, "], v[", hi, "]) "); });
   return out;
 }
 
