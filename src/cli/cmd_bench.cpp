@@ -62,7 +62,7 @@ void print_stack(const nlohmann::json& r) {
               r["workers"].get<int>(), r["simd_target"].get<std::string>().c_str(), r["repetitions"].get<int>());
   std::printf("  mean          %8.4f s  %6.2f GB/s   (hand-written oneTBB mean %8.4f s, ratio %.2f)\n", num("mean_s"),
               num("mean_gbps"), num("tbb_mean_s"), num("mean_vs_tbb_ratio"));
-  std::printf("                %8s    memory read floor %6.2f GB/s (the mean takes %.2f x a bare read)\n", "",
+  std::printf("  bare read     %12s%6.2f GB/s   (oneTBB, the memory's floor: the mean takes %.2f x it)\n", "",
               num("read_gbps"), num("mean_vs_read_ratio"));
   std::printf("  sigma clip    %8.4f s  %.2f x the mean   (astropy %8.4f s, speedup %.1f)\n", num("sigma_clip_s"),
               num("sigma_vs_mean_ratio"), num("astropy_sigma_clip_s"), num("speedup_vs_astropy"));
