@@ -73,6 +73,8 @@ class DeviceContext {
 
  private:
   DeviceContext(DeviceSet& set, int index, DeviceInfo info) : set_(set), index_(index), info_(std::move(info)) {}
+  // Unmaps blocks leaving the cache (their buffers are freed with them).
+  void unmap(std::vector<PinnedBlock>& blocks);
 
   DeviceSet& set_;
   int index_;
@@ -86,9 +88,6 @@ class DeviceContext {
   std::atomic<bool> healthy_{true};
   std::mutex programs_mutex_;
   std::map<std::string, cl::Program> programs_;
-  // Unmaps blocks leaving the cache (their buffers are freed with them).
-  void unmap(std::vector<PinnedBlock>& blocks);
-
   std::mutex pinned_mutex_;
   std::vector<PinnedBlock> pinned_;  // cached, oldest first
   int64_t pinned_bytes_ = 0;

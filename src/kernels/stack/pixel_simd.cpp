@@ -636,7 +636,6 @@ void plain_whole(const PixelRule& rule, const PixelBlock& b, double* acc) {
   const DH dh;
   const DI di;
   const size_t H = hn::Lanes(dd);
-  const int64_t whole = b.pixels;
   const bool weighted = rule.combine == Combine::weighted_mean;
   const VD zero = hn::Zero(dd), one = hn::Set(dd, 1.0);
   // Per pixel: the sum, the weights' sum, the samples missing, -inf and +inf.
@@ -651,8 +650,8 @@ void plain_whole(const PixelRule& rule, const PixelBlock& b, double* acc) {
       f = demote(dh, hn::Add(hn::Mul(hn::PromoteTo(dd, f), hn::Set(dd, b.scale[j])), hn::Set(dd, b.offset[j])));
     return hn::PromoteTo(dd, hn::Add(f, hn::Zero(dh)));
   };
-  for (int64_t p0 = 0; p0 < whole; p0 += static_cast<int64_t>(kPlainRun)) {
-    const size_t width = static_cast<size_t>(std::min<int64_t>(kPlainRun, whole - p0));
+  for (int64_t p0 = 0; p0 < b.pixels; p0 += static_cast<int64_t>(kPlainRun)) {
+    const size_t width = static_cast<size_t>(std::min<int64_t>(kPlainRun, b.pixels - p0));
     std::fill(acc, acc + 5 * kPlainRun, 0.0);
     for (int64_t j0 = 0; j0 < b.frames; j0 += kSweepFrames) {
       const int64_t m = std::min(kSweepFrames, b.frames - j0);

@@ -9,14 +9,15 @@
 // ACCESS), for two places of the sorted samples:
 // - up to PLX_NET frames (8, 16, 32 or 64, set by the host), NETWORK: the
 //   samples are sorted in registers by Batcher's network, the CPU's (every
-//   index a constant; a fifth fewer comparators than a bitonic one), then stored to local memory (PLX_SORTED: double up to 32
-//   frames, float for 64), where the rules read them (column-major per
-//   work-group: no bank conflicts). Reading them from registers instead needs
-//   a select over the whole array per access, which made the kernel larger
-//   and no faster on an H100. Doubles spare a conversion per sample read,
-//   which a GPU runs at a quarter of its double rate (32 frames: 8% faster on
-//   an H100); for 64 frames they took so much local memory that fewer groups
-//   ran at once, and the kernel was 20% slower.
+//   index a constant; a fifth fewer comparators than a bitonic one), then
+//   stored to local memory (PLX_SORTED: double up to 32 frames, float for
+//   64), where the rules read them (column-major per work-group: no bank
+//   conflicts). Reading them from registers instead needs a select over the
+//   whole array per access, which made the kernel larger and no faster on an
+//   H100. Doubles spare a conversion per sample read, which a GPU runs at a
+//   quarter of its double rate (32 frames: 8% faster on an H100); for 64
+//   frames they took so much local memory that fewer groups ran at once, and
+//   the kernel was 20% slower.
 // - above, BITONIC: each work-item sorts its column of a global scratch
 //   buffer by bitonic merges, laid out so that neighbouring work-items touch
 //   neighbouring addresses.
@@ -125,15 +126,14 @@ void clean_block_SFX(SAS float* s, int st, int first, int m) {
 // The pixel's n samples (stride xs) into s, sorted, NaN as +inf (sorted
 // last), -0 as +0; counts of -inf, finite and NaN samples. The sort is
 // bitonic: 32-row blocks are sorted in registers as they are loaded (by
-// Batcher's network, BLOCK_SORT); merge
-// stage `size` then flips each run's halves against each other and runs
-// half-cleaners at distances size / 4 .. 1, those of 32 rows and more in s,
-// the rest in registers a block at a time. Every step leaves the smaller
-// sample at the lower position, so positions past n count as +inf and the
-// steps reaching them are skipped. Every work-item takes the same steps at
-// the same positions: no divergence, and neighbouring work-items touch
-// neighbouring addresses (a heapsort, which this replaced, took its own path
-// through memory in each).
+// Batcher's network, BLOCK_SORT); merge stage `size` then flips each run's
+// halves against each other and runs half-cleaners at distances size / 4 ..
+// 1, those of 32 rows and more in s, the rest in registers a block at a time.
+// Every step leaves the smaller sample at the lower position, so positions
+// past n count as +inf and the steps reaching them are skipped. Every
+// work-item takes the same steps at the same positions: no divergence, and
+// neighbouring work-items touch neighbouring addresses (a heapsort, which
+// this replaced, took its own path through memory in each).
 void load_sorted_SFX(__global const float* x, long xs, int n, SAS float* s, int st, int* negative, int* finite,
                      int* nan) {
   int ng = 0, fi = 0, na = 0;

@@ -37,11 +37,14 @@ int network_size(int64_t n, const DeviceSet& set, const std::vector<int>& device
   return 0;
 }
 
-// Batcher's sorting network of `size` samples v[] (the CPU's) as OpenCL
-// statements: PLX_CAS(v[i], v[j]) leaves the smaller of the two in v[i].
+// One comparator on samples v[] as an OpenCL statement: PLX_CAS(v[lo],
+// v[hi]) leaves the smaller of the two in v[lo].
+std::string comparator(int lo, int hi) { return cat("PLX_CAS(v[", lo, "], v[", hi, "]) "); }
+
+// Batcher's sorting network of `size` samples (the CPU's) as statements.
 std::string network_comparators(int size) {
   std::string out;
-  for_each_comparator(size, [&](int lo, int hi) { out += cat("PLX_CAS(v[", lo, "], v[", hi, "]) "); });
+  for_each_comparator(size, [&](int lo, int hi) { out += comparator(lo, hi); });
   return out;
 }
 
@@ -69,7 +72,7 @@ std::string kernel_source(int network) {
   const std::string last_marker = "//@@RULES_END";
   std::string out = cat("#define PLX_NET ", network, "\n#define PLX_SORTED ", sorted_type, "\n", text.substr(0, first));
   std::string cleaners;
-  for (const Comparator& c : bitonic_cleaners<32>()) cleaners += cat("PLX_CAS(v[", c.lo, "], v[", c.hi, "]) ");
+  for (const Comparator& c : bitonic_cleaners<32>()) cleaners += comparator(c.lo, c.hi);
   const std::string bitonic =
       replace_all(replace_all(instance("BITONIC", "__global", "_g"), "BLOCK_SORT", network_comparators(32)),
                   "BLOCK_CLEANERS", cleaners);
