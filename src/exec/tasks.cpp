@@ -62,6 +62,7 @@ class TaskScheduler {
   // Waits until `work` may start; false if the run stopped meanwhile.
   bool admit(const Pending& work);
   void release(const Pending& work);
+  void grow_after_success();
   // Runs one attempt; returns true when the task reached its final result.
   bool attempt(Pending work, int worker);
   // Records task `index`'s end; `bytes`: its estimate, counted in progress if it succeeded.
@@ -230,6 +231,21 @@ bool TaskScheduler::admit(const Pending& work) {
   return true;
 }
 
+// One step back towards the initial limit per grow_after successes in a row.
+// Lanes finish concurrently: only the lane whose success completed the run of
+// successes resets it, and the limit never passes the initial one.
+void TaskScheduler::grow_after_success() {
+  int in_row = successes_in_row_.fetch_add(1) + 1;
+  if (in_row < s_.grow_after || !successes_in_row_.compare_exchange_strong(in_row, 0)) return;
+  int seen = limit_.load();
+  while (seen < initial_limit_ && !limit_.compare_exchange_weak(seen, seen + 1)) {
+  }
+  if (seen >= initial_limit_) return;
+  env_.log.log(LogLevel::info,
+               cat(s_.name, ": concurrency limit back to ", seen + 1, " after ", s_.grow_after, " successes in a row"));
+  wake_waiters();
+}
+
 void TaskScheduler::release(const Pending& work) {
   if (work.estimate > 0) admitted_.fetch_sub(work.estimate);
   running_.fetch_sub(1);
@@ -250,13 +266,7 @@ bool TaskScheduler::attempt(Pending work, int worker) {
 
   if (answer.code == Code::ok) {
     final_result(work.index, TaskFinal{Code::ok, work.attempt, {}}, work.estimate);
-    if (limit_.load() < initial_limit_ && successes_in_row_.fetch_add(1) + 1 >= s_.grow_after) {
-      successes_in_row_.store(0);
-      int now = limit_.fetch_add(1) + 1;
-      env_.log.log(LogLevel::info,
-                   cat(s_.name, ": concurrency limit back to ", now, " after ", s_.grow_after, " successes in a row"));
-      wake_waiters();
-    }
+    if (limit_.load() < initial_limit_) grow_after_success();
     return true;
   }
   successes_in_row_.store(0);

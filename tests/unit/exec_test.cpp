@@ -542,10 +542,21 @@ struct LogLines {
 TEST(Tasks, ConcurrencyHalvesOnOutOfMemoryAndGrowsBack) {
   LogLines log;
   Runtime r(nullptr, LogLines::fn, &log);
-  auto fn = [](plx_task_context_t* ctx, void*) -> plx_status_t {
-    return ctx->index == 0 && ctx->attempt == 1 ? PLX_ERR_OUT_OF_MEMORY : PLX_OK;
+  // Task 0 runs out of memory once. The others wait for that (up to 10 s), so
+  // the limit has tasks left to grow back on however the lanes are scheduled:
+  // on a busy machine, the other lanes could otherwise finish all 59 first.
+  std::atomic<bool> failed{false};
+  auto fn = [](plx_task_context_t* ctx, void* user) -> plx_status_t {
+    auto* first_failed = static_cast<std::atomic<bool>*>(user);
+    if (ctx->index == 0 && ctx->attempt == 1) {
+      first_failed->store(true);
+      return PLX_ERR_OUT_OF_MEMORY;
+    }
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!first_failed->load() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    return PLX_OK;
   };
-  auto tasks = make_tasks(60, fn, nullptr);
+  auto tasks = make_tasks(60, fn, &failed);
   auto results = make_results(60);
   plx_run_options_t o = options(4);
   o.backoff_base_s = 0.001;
