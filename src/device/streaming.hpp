@@ -1,11 +1,13 @@
 // Streaming a kernel over rows of host memory of any size (plx_kernel_run_rows):
 // rows go to the devices in chunks through pinned staging buffers (kept by the
 // device between runs), two per device so that the upload of one chunk, the
-// kernel of another and the download of a third overlap. Devices (and, for a mixed plan, CPU workers)
-// take chunks from one shared queue, so faster devices take more. Out-of-memory
-// halves a device's chunk and retries; any other failure of a chunk runs it
-// on the CPU function instead (unless a device is required); a device that
-// keeps failing is retired. Every row is processed exactly once.
+// kernel of another and the download of a third overlap; a chunk's input goes
+// up in pieces, each uploaded while the host fills the next. Devices (and,
+// for a mixed plan, CPU workers) take chunks from one shared queue, so faster
+// devices take more. Out-of-memory halves a device's chunk and retries; any
+// other failure of a chunk runs it on the CPU function instead (unless a
+// device is required); a device that keeps failing is retired. Every row is
+// processed exactly once.
 #pragma once
 
 #include <cstdint>

@@ -324,6 +324,40 @@ TEST(Rows, ImageRowsSeveralBuffersAndAProvider) {
   plx_kernel_destroy(k);
 }
 
+// A chunk's input goes up in pieces of 16 MiB (each piece's upload overlaps
+// the fill of the next): a 36 MiB chunk takes three, from host rows and from
+// a provider, and a provider failing in the second piece fails the run with
+// its rows named, nothing left in flight.
+int piece_provider(int64_t first, int64_t rows, void* dst, void* user) {
+  auto* calls = static_cast<std::atomic<int64_t>*>(user);
+  ++*calls;
+  if (first >= (int64_t{4} << 20)) return 7;  // the second piece
+  auto* out = static_cast<float*>(dst);
+  for (int64_t i = 0; i < rows; ++i) out[i] = static_cast<float>((first + i) % 4099);
+  return 0;
+}
+
+TEST(Rows, AChunkIsUploadedInPieces) {
+  Runtime r(device_options());
+  plx_kernel_t* k = make_kernel(r.rt);
+  const int64_t n = int64_t{9} << 20;  // 36 MiB of floats, one row each
+  Axpb job(n);
+  job.desc.rows_per_chunk = n;
+  plx_run_report_t report;
+  plx_run_options_t o = with_report(report);
+  ASSERT_EQ(plx_kernel_run_rows(k, nullptr, &job.desc, &o), PLX_OK) << last_error();
+  EXPECT_EQ(job.wrong(), 0);
+  EXPECT_EQ(report.chunks, 1);
+
+  std::atomic<int64_t> calls{0};
+  job.in = {nullptr, 4, piece_provider, &calls};
+  std::fill(job.y.begin(), job.y.end(), -1.0f);
+  EXPECT_EQ(plx_kernel_run_rows(k, nullptr, &job.desc, nullptr), PLX_ERR_TASK_FAILED);
+  EXPECT_EQ(calls.load(), 2) << "the first piece, then the failing one";
+  EXPECT_NE(last_error().find("returned 7 for rows [4194304, 8388608)"), std::string::npos) << last_error();
+  plx_kernel_destroy(k);
+}
+
 TEST(Rows, OutOfMemoryHalvesTheChunk) {
   LogLines log;
   // The third device allocation fails: the first chunk size cannot be set up.
