@@ -778,6 +778,40 @@ TEST(SimdMatchesScalarEdges, LargeFrameCounts) {
   }
 }
 
+// Frames 4 KiB apart put a group's lines from every frame into one L1 set:
+// the fused load and sort then reads them in waves of 8 frames (a load's
+// address waits for the previous wave's data). The same bits as the per-pixel
+// loop and as the same frames laid out apart, on every target, for frame
+// counts around the wave's size.
+TEST(SimdMatchesScalarEdges, FramesInOneCacheSetAreReadInWaves) {
+  TargetGuard guard;
+  constexpr size_t kStride = 4096 / sizeof(float);
+  for (int64_t n : {8, 9, 17, 24, 32}) {
+    for (Data kind : {Data::finite, Data::special}) {
+      BlockData b = make_block(n, 40, kind, false, static_cast<uint64_t>(n * 3 + (kind == Data::special)));
+      std::vector<float> aliased(static_cast<size_t>(n) * kStride + 64);
+      float* base = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(aliased.data()) + 255) & ~uintptr_t{255});
+      for (int64_t j = 0; j < n; ++j) {
+        std::copy(b.frames[static_cast<size_t>(j)].begin(), b.frames[static_cast<size_t>(j)].end(),
+                  base + static_cast<size_t>(j) * kStride);
+        b.rows[static_cast<size_t>(j)] = base + static_cast<size_t>(j) * kStride;
+      }
+      for (PixelRule rule : {sigma_rule(2, 2, 5, Combine::mean), sigma_rule(1.5, 3, -1, Combine::median)}) {
+        BlockOut want;
+        Scratch scratch;
+        stack_block_scalar(rule, block_of(b, want, false), scratch);
+        for (const std::string& t : simd_targets()) {
+          ASSERT_TRUE(use_simd_target(t));
+          BlockOut got;
+          stack_block(rule, block_of(b, got, false), scratch);
+          EXPECT_EQ(first_difference(b, want, got), "")
+              << "target " << t << ", N " << n << ", " << describe(rule) << (kind == Data::special ? ", special" : "");
+        }
+      }
+    }
+  }
+}
+
 // A mean or sum without rejection runs through the SIMD loops in runs of
 // 256 pixels, frame by frame: blocks wider than one run (and not a multiple
 // of it, nor of a vector) give the reference's bits on every target, with
