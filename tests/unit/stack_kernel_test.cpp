@@ -752,11 +752,24 @@ TEST(SimdMatchesScalarEdges, SumOverflowIsInfinite) {
   }
 }
 
+// stack_block on every target gives the reference's bits `want` for block
+// `b`; `what` names the case in a failure.
+void expect_every_target_gives(const PixelRule& rule, const BlockData& b, const BlockOut& want, bool want_frames,
+                               const std::string& what) {
+  TargetGuard guard;
+  Scratch scratch;
+  for (const std::string& t : simd_targets()) {
+    ASSERT_TRUE(use_simd_target(t));
+    BlockOut got;
+    stack_block(rule, block_of(b, got, want_frames), scratch);
+    EXPECT_EQ(first_difference(b, want, got), "") << "target " << t << ", " << what;
+  }
+}
+
 // Frame counts sorted in passes over memory (bitonic merges: counts next to
 // powers of two, where the last run is short or the flip reaches past n),
 // up to past 65536 (positions once had 16 bits), on every target.
 TEST(SimdMatchesScalarEdges, LargeFrameCounts) {
-  TargetGuard guard;
   for (int64_t n : {127, 128, 129, 255, 257, 2047, 4097, 65537}) {
     if (kSanitized && n > 5000) continue;
     // 70 pixels: batches of four whole groups (loaded together above 64 frames) and a partial one.
@@ -768,12 +781,7 @@ TEST(SimdMatchesScalarEdges, LargeFrameCounts) {
       Scratch scratch;
       stack_block_scalar(rule, block_of(b, want, true), scratch);
       EXPECT_TRUE(simd_handles(rule, n));
-      for (const std::string& t : simd_targets()) {
-        ASSERT_TRUE(use_simd_target(t));
-        BlockOut got;
-        stack_block(rule, block_of(b, got, true), scratch);
-        EXPECT_EQ(first_difference(b, want, got), "") << "target " << t << ", N " << n << ", " << describe(rule);
-      }
+      expect_every_target_gives(rule, b, want, true, cat("N ", n, ", ", describe(rule)));
     }
   }
 }
@@ -784,7 +792,6 @@ TEST(SimdMatchesScalarEdges, LargeFrameCounts) {
 // loop and as the same frames laid out apart, on every target, for frame
 // counts around the wave's size.
 TEST(SimdMatchesScalarEdges, FramesInOneCacheSetAreReadInWaves) {
-  TargetGuard guard;
   constexpr size_t kStride = 4096 / sizeof(float);
   for (int64_t n : {8, 9, 17, 24, 32}) {
     for (Data kind : {Data::finite, Data::special}) {
@@ -800,13 +807,8 @@ TEST(SimdMatchesScalarEdges, FramesInOneCacheSetAreReadInWaves) {
         BlockOut want;
         Scratch scratch;
         stack_block_scalar(rule, block_of(b, want, false), scratch);
-        for (const std::string& t : simd_targets()) {
-          ASSERT_TRUE(use_simd_target(t));
-          BlockOut got;
-          stack_block(rule, block_of(b, got, false), scratch);
-          EXPECT_EQ(first_difference(b, want, got), "")
-              << "target " << t << ", N " << n << ", " << describe(rule) << (kind == Data::special ? ", special" : "");
-        }
+        expect_every_target_gives(rule, b, want, false,
+                                  cat("N ", n, ", ", describe(rule), kind == Data::special ? ", special" : ""));
       }
     }
   }
@@ -817,7 +819,6 @@ TEST(SimdMatchesScalarEdges, FramesInOneCacheSetAreReadInWaves) {
 // of it, nor of a vector) give the reference's bits on every target, with
 // every optional output, special values and normalization.
 TEST(SimdMatchesScalarEdges, PlainSumsOverManyRuns) {
-  TargetGuard guard;
   for (int64_t n : {1, 3, 13, 40}) {
     for (int64_t width : {257, 600}) {
       for (Data kind : {Data::finite, Data::special}) {
@@ -830,14 +831,9 @@ TEST(SimdMatchesScalarEdges, PlainSumsOverManyRuns) {
             BlockOut want;
             Scratch scratch;
             stack_block_scalar(rule, block_of(b, want, true), scratch);
-            for (const std::string& t : simd_targets()) {
-              ASSERT_TRUE(use_simd_target(t));
-              BlockOut got;
-              stack_block(rule, block_of(b, got, true), scratch);
-              EXPECT_EQ(first_difference(b, want, got), "")
-                  << "target " << t << ", N " << n << ", width " << width << ", " << describe(rule)
-                  << (kind == Data::special ? ", special" : "") << (normalized ? ", normalized" : "");
-            }
+            expect_every_target_gives(rule, b, want, true,
+                                      cat("N ", n, ", width ", width, ", ", describe(rule),
+                                          kind == Data::special ? ", special" : "", normalized ? ", normalized" : ""));
           }
         }
       }

@@ -1080,6 +1080,7 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
       const int64_t q = at + static_cast<int64_t>(i * G);
       const bool all_finite =
           fused ? (waves ? load_sorted_in_waves : load_sorted)[un - 1](b->rows, q, Xg, G, nullptr, nullptr) : finite[i];
+      const bool sorted_on_load = fused || (paired && i == 0);  // when all finite
       // A full group writes straight into the block, the partial one
       // through local lanes.
       auto out = [&](auto* dst, auto* lanes) { return width == G && dst ? dst + p + i * G : lanes; };
@@ -1089,7 +1090,7 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
       g.count = out(block.count, local.count);
       g.low = out(block.low, local.low);
       g.high = out(block.high, local.high);
-      if (!(fused || (paired && i == 0)) || !all_finite) {
+      if (!sorted_on_load || !all_finite) {
         // Sorting turns NaN into +inf: the counts need X as loaded then.
         float* S = keep_x || !all_finite ? S_apart + i * group_floats : Xg;
         if (S != Xg) std::memcpy(S, Xg, group_floats * sizeof(float));
