@@ -789,8 +789,8 @@ TEST(SimdMatchesScalarEdges, LargeFrameCounts) {
 // Frames 4 KiB apart put a group's lines from every frame into one L1 set:
 // the fused load and sort then reads them in waves of 8 frames (a load's
 // address waits for the previous wave's data). The same bits as the per-pixel
-// loop and as the same frames laid out apart, on every target, for frame
-// counts around the wave's size.
+// loop on every target, for frame counts around the wave's size (8 frames
+// per set are not enough for waves: the path without them).
 TEST(SimdMatchesScalarEdges, FramesInOneCacheSetAreReadInWaves) {
   constexpr size_t kStride = 4096 / sizeof(float);
   for (int64_t n : {8, 9, 17, 24, 32}) {
