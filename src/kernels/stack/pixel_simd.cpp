@@ -91,9 +91,10 @@ struct Group {
 // What stack_groups_of calls is inlined into it (HWY_INLINE): then the halves'
 // state need not live in memory. Out of line, every call passed it through
 // the objects, and each iteration waited on reloading vectors it had just
-// stored (one core: AVX-512 38.5 -> 36.1 ms, AVX2 48.4 -> 43.4 ms). Every
-// helper says so: left to itself, GCC kept prefix_at out of line on AVX2
-// (one core, 32 x 1024 x 1024: 40.5-41.2 -> 38.6-40.0 ms).
+// stored (one core: AVX-512 38.5 -> 36.1 ms, AVX2 48.4 -> 43.4 ms). The
+// helpers that are more than a line say so too: left to itself, GCC kept
+// prefix_at out of line on AVX2 (one core, 32 x 1024 x 1024: 40.5-41.2 ->
+// 38.6-40.0 ms).
 class HalfLanes {
  public:
   HalfLanes(const Group& g, size_t half)
