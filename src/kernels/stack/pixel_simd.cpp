@@ -92,9 +92,9 @@ struct Group {
 // state need not live in memory. Out of line, every call passed it through
 // the objects, and each iteration waited on reloading vectors it had just
 // stored (one core: AVX-512 38.5 -> 36.1 ms, AVX2 48.4 -> 43.4 ms). The
-// helpers that are more than a line say so too: left to itself, GCC kept
-// prefix_at out of line on AVX2 (one core, 32 x 1024 x 1024: 40.5-41.2 ->
-// 38.6-40.0 ms).
+// helpers the iterations and the combine call say so too: left to itself,
+// GCC kept prefix_at out of line on AVX2 (one core, 32 x 1024 x 1024:
+// 40.5-41.2 -> 38.6-40.0 ms).
 class HalfLanes {
  public:
   HalfLanes(const Group& g, size_t half)
