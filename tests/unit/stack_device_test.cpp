@@ -226,8 +226,12 @@ TEST_F(StackDevice, MapsLeftOutChangeNeitherTheImageNorTheTotals) {
         EXPECT_EQ(std::memcmp(all.image.data(), some.image.data(), all.image.size() * 4), 0) << what;
         EXPECT_EQ(some.r.kept, all.r.kept) << what;
         EXPECT_EQ(some.r.rejected, all.r.rejected) << what;
-        if (keep) EXPECT_EQ(some.count, all.count) << what;
-        if (tiled) EXPECT_NE(some.r.tiles, all.r.tiles) << what;  // the budget cut the image otherwise
+        if (keep) {
+          EXPECT_EQ(some.count, all.count) << what;
+        }
+        if (tiled) {
+          EXPECT_NE(some.r.tiles, all.r.tiles) << what;  // the budget cut the image otherwise
+        }
         if (fallback) {
           EXPECT_GE(report.fallback_chunks, 1) << what;
           plx_runtime_destroy(rt);
