@@ -113,8 +113,10 @@ namespace Parallax
             return false;
         }
 
-        /// <summary>Whether a callback already failed (the others then stop early).</summary>
-        internal bool Failed { get { lock (gate) return failures.Count > 0 || progressFailure.Error != null; } }
+        /// <summary>Whether a body, provider or task callback already threw (the others then stop early by
+        /// failing too). A progress callback that threw is not counted: it cancelled the run, and a chunk
+        /// already under way must end normally, or the run would end as a task failure instead of cancelled.</summary>
+        internal bool Failed { get { lock (gate) return failures.Count > 0; } }
 
         /// <summary>Records what a callback threw; <paramref name="order"/> ranks failures (e.g. the first item).</summary>
         internal void Record(long order, string what, Exception error)
