@@ -1067,10 +1067,11 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
   static constexpr auto load_sorted = load_sort_table<false, false>(std::make_index_sequence<kRegisterRows>{});
   static constexpr auto load_sorted_in_waves = load_sort_table<true, false>(std::make_index_sequence<kRegisterRows>{});
   static constexpr auto load_pair = load_sort_table<false, true>(std::make_index_sequence<kRegisterRows>{});
+  static constexpr auto load_pair_in_waves = load_sort_table<true, true>(std::make_index_sequence<kRegisterRows>{});
   const bool in_registers = !keep_x && !block.scale && n <= kRegisterRows;
   const bool fused = in_registers && G >= kLineFloats;
   const bool pair = in_registers && 2 * G == kLineFloats;
-  const bool waves = fused && frames_share_l1_sets(block);
+  const bool waves = (fused || pair) && frames_share_l1_sets(block);
   // Else the groups of a line are loaded together (load_groups); above 64
   // frames, kMaxLoad groups whatever the vector, so that each frame is read
   // in longer runs (one core, AVX-512: 100 frames 12.2 -> 10.0 ms, 256
@@ -1099,7 +1100,7 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
     const int64_t at = width == G ? p : 0;
     const bool paired = pair && in_batch == 2;
     if (paired)
-      finite[0] = load_pair[un - 1](b->rows, at, X, G, X + group_floats, finite + 1);
+      finite[0] = (waves ? load_pair_in_waves : load_pair)[un - 1](b->rows, at, X, G, X + group_floats, finite + 1);
     else if (!fused)
       for (size_t i = 0; i < in_batch; i += per_load)
         load_groups(*b, at + static_cast<int64_t>(i * G), G, std::min(per_load, in_batch - i), X + i * group_floats,
