@@ -209,6 +209,17 @@ namespace Parallax.Tests
                 }));
             Assert.AreSame(boom, t.InnerException);
             StringAssert.Contains("progress callback threw", t.Message);
+            // Chunks that start after the progress callback threw, before the library has seen the cancel, end
+            // normally: the run is cancelled, not failed (many short chunks, so that some start in that window).
+            for (int round = 0; round < 20; ++round)
+            {
+                var again = Assert.Throws<CancelledException>(() =>
+                    rt.ParallelFor(0, 200000, (b, end, w) => Thread.SpinWait(200), options: new RunOptions
+                    {
+                        Grain = 10, ProgressIntervalMs = 1, Progress = p => { throw boom; },
+                    }));
+                Assert.AreSame(boom, again.InnerException);
+            }
         }
 
         [Test]
