@@ -787,7 +787,8 @@ TEST(SimdMatchesScalarEdges, LargeFrameCounts) {
 }
 
 // Frames 4 KiB apart put a group's lines from every frame into one L1 set:
-// the fused load and sort then reads them in waves of 8 frames (a load's
+// the fused load and sort (with 8-float vectors, of a line's two groups
+// together) then reads them in waves of 8 frames (a load's
 // address waits for the previous wave's data). The same bits as the per-pixel
 // loop on every target, for frame counts around the wave's size (8 frames
 // per set are not enough for waves: the path without them).

@@ -1072,6 +1072,10 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
   const bool fused = in_registers && G >= kLineFloats;
   const bool pair = in_registers && 2 * G == kLineFloats;
   const bool waves = (fused || pair) && frames_share_l1_sets(block);
+  // The block's loaders of one group, or of a line's two (chosen once: the
+  // frame count and the waves hold for the whole block).
+  const LoadSortRowsFn load_one = fused ? (waves ? load_sorted_in_waves : load_sorted)[un - 1] : nullptr;
+  const LoadSortRowsFn load_two = pair ? (waves ? load_pair_in_waves : load_pair)[un - 1] : nullptr;
   // Else the groups of a line are loaded together (load_groups); above 64
   // frames, kMaxLoad groups whatever the vector, so that each frame is read
   // in longer runs (one core, AVX-512: 100 frames 12.2 -> 10.0 ms, 256
@@ -1100,7 +1104,7 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
     const int64_t at = width == G ? p : 0;
     const bool paired = pair && in_batch == 2;
     if (paired)
-      finite[0] = (waves ? load_pair_in_waves : load_pair)[un - 1](b->rows, at, X, G, X + group_floats, finite + 1);
+      finite[0] = load_two(b->rows, at, X, G, X + group_floats, finite + 1);
     else if (!fused)
       for (size_t i = 0; i < in_batch; i += per_load)
         load_groups(*b, at + static_cast<int64_t>(i * G), G, std::min(per_load, in_batch - i), X + i * group_floats,
@@ -1108,8 +1112,7 @@ void StackBlockSimd(const PixelRule& rule, const PixelBlock& block, Scratch& scr
     for (size_t i = 0; i < in_batch; ++i) {
       float* Xg = X + i * group_floats;
       const int64_t q = at + static_cast<int64_t>(i * G);
-      const bool all_finite =
-          fused ? (waves ? load_sorted_in_waves : load_sorted)[un - 1](b->rows, q, Xg, G, nullptr, nullptr) : finite[i];
+      const bool all_finite = fused ? load_one(b->rows, q, Xg, G, nullptr, nullptr) : finite[i];
       const bool sorted_on_load = fused || (paired && i == 0);  // when all finite
       // A full group writes straight into the block, the partial one
       // through local lanes.
