@@ -94,17 +94,23 @@ class DeviceStack {
 
   // Fills the input of units [first, first + rows): per unit, N rows of
   // tile_cols samples, normalized as the CPU loads them, padded with NaN.
-  // Frames are filled in parallel: one thread's copy (~10 GB/s) is slower
-  // than the link it feeds (~50 GB/s from pinned memory on an H100).
+  // Frames are filled in parallel, by every thread: one thread's copy (~10
+  // GB/s) is slower than the link it feeds (~50 GB/s from pinned memory on an
+  // H100). With fewer frames than threads, each frame's rows are cut into
+  // parts.
   int provide(int64_t first, int64_t rows, float* dst) {
-    const int64_t n = f_.count;
+    const int64_t n = f_.count, threads = executor_.threads();
+    const int64_t parts = std::clamp<int64_t>((threads + n - 1) / n, 1, rows), items = n * parts;
     const int64_t bytes = rows * n * plan_.tile_cols * 4;
-    const int lanes =
-        static_cast<int>(std::clamp<int64_t>(bytes / kBytesPerLane, 1, std::min<int64_t>(n, executor_.threads())));
+    const int lanes = static_cast<int>(std::clamp<int64_t>(bytes / kBytesPerLane, 1, std::min(items, threads)));
     std::atomic<int> failed{0};
     executor_.run_lanes(lanes, [&](int lane) {
-      for (int64_t j = lane; j < n && failed.load() == 0; j += lanes)
-        if (int code = provide_frame(j, first, rows, dst); code != 0) failed.store(code);
+      for (int64_t k = lane; k < items && failed.load() == 0; k += lanes) {
+        const int64_t j = k % n, part = k / n, r0 = rows * part / parts, r1 = rows * (part + 1) / parts;
+        if (r1 == r0) continue;
+        if (int code = provide_frame(j, first + r0, r1 - r0, dst + r0 * n * plan_.tile_cols); code != 0)
+          failed.store(code);
+      }
     });
     return failed.load();
   }
@@ -153,7 +159,10 @@ class DeviceStack {
   std::optional<std::string> error() { return provider_.error(); }
 
  private:
-  static constexpr int64_t kBytesPerLane = int64_t{2} << 20;  // below this, a thread is not worth starting
+  // Below this, a thread is not worth starting. Small enough that a 16 MiB
+  // upload piece (streaming.cpp) takes all of an H100 machine's 16 threads:
+  // at 2 MiB it took 8, and the fill (~20 GB/s) bounded the run.
+  static constexpr int64_t kBytesPerLane = int64_t{512} << 10;
 
   // Frame j's rows of units [first, first + rows).
   int provide_frame(int64_t j, int64_t first, int64_t rows, float* dst) {
