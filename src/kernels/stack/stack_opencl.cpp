@@ -29,7 +29,7 @@ bool sorted_as_double(int network) { return network > 0 && network <= 32; }
 int network_size(int64_t n, const DeviceSet& set, const std::vector<int>& devices) {
   for (int size : {8, 16, 32, 64}) {
     if (n > size) continue;
-    const int64_t bytes = size * kGroupItems * (sorted_as_double(size) ? 8 : 4) + 2 * kGroupItems * 4;
+    const int64_t bytes = size * kGroupItems * (sorted_as_double(size) ? 8 : 4) + 8;
     for (int index : devices)
       if (bytes > set.info(index).local_memory_bytes) return 0;
     return size;
@@ -48,11 +48,15 @@ std::string network_comparators(int size) {
   return out;
 }
 
-// stack.cl with its marked parts instantiated: the rules over samples in
-// global memory (bitonic), and, when `network` is non-zero, over samples
-// sorted by a network of that size and kept in local memory (doubles up to 32
-// frames, floats for 64).
-std::string kernel_source(int network) {
+// stack.cl with its marked parts instantiated for `frames` frames: when
+// `network` is non-zero, the rules over samples sorted by a network of that
+// size and kept in local memory (doubles up to 32 frames, floats for 64),
+// with the frame count a constant (PLX_FRAMES); else the rules over samples
+// in global memory (bitonic). One part per program: the bitonic sort's
+// register blocks, built beside a network that never calls them, made the
+// network's kernel 1.7x slower on an H100 (more registers for the whole
+// kernel).
+std::string kernel_source(int network, int64_t frames) {
   const std::string text = kStackClSource;
   auto part = [&](const std::string& name) {
     const std::string begin = "//@@" + name + "_BEGIN", end = "//@@" + name + "_END";
@@ -71,17 +75,19 @@ std::string kernel_source(int network) {
   const size_t first = text.find("//@@ACCESS_BEGIN");
   const std::string last_marker = "//@@RULES_END";
   std::string out = cat("#define PLX_NET ", network, "\n#define PLX_SORTED ", sorted_type, "\n", text.substr(0, first));
-  std::string cleaners;
-  for (const Comparator& c : bitonic_cleaners<32>()) cleaners += comparator(c.lo, c.hi);
-  const std::string bitonic =
-      replace_all(replace_all(instance("BITONIC", "__global", "_g"), "BLOCK_SORT", network_comparators(32)),
-                  "BLOCK_CLEANERS", cleaners);
-  out += instance("ACCESS", "__global", "_g") + bitonic + instance("RULES", "__global", "_g");
   if (network > 0) {
+    out = cat("#define PLX_FRAMES ", frames, "\n", out);
     const std::string loader =
         replace_all(instance("NETWORK", "__local", "_l"), "NETWORK_COMPARATORS", network_comparators(network));
     out += instance("ACCESS", "__local", "_l") + replace_all(loader, "NETP", std::to_string(network)) +
            instance("RULES", "__local", "_l");
+  } else {
+    std::string cleaners;
+    for (const Comparator& c : bitonic_cleaners<32>()) cleaners += comparator(c.lo, c.hi);
+    const std::string bitonic =
+        replace_all(replace_all(instance("BITONIC", "__global", "_g"), "BLOCK_SORT", network_comparators(32)),
+                    "BLOCK_CLEANERS", cleaners);
+    out += instance("ACCESS", "__global", "_g") + bitonic + instance("RULES", "__global", "_g");
   }
   return out + text.substr(text.find(last_marker) + last_marker.size());
 }
@@ -209,7 +215,7 @@ DeviceRun stack_on_devices(Runtime& runtime, const std::vector<int>& devices, co
   const Frames& f = job.frames;
   const int64_t n = f.count;
   const int network = network_size(n, runtime.devices(), devices);
-  auto kernel = Kernel::create(runtime.devices(), devices, kernel_source(network), "plx_stack", "-cl-std=CL1.2");
+  auto kernel = Kernel::create(runtime.devices(), devices, kernel_source(network, n), "plx_stack", "-cl-std=CL1.2");
   if (!kernel) {
     result.run.code = kernel.error().code;
     result.run.message = cat(settings.name, ": the stacking kernel: ", kernel.error().message);
