@@ -230,10 +230,10 @@ class HalfLanes {
     VD value;
     switch (rule.combine) {
       case Combine::mean:
-        value = hn::Add(c0_, hn::Div(hn::Sub(prefix_at(B_, at_b_).k1, prefix_at(A_, at_a_).k1), kept));
+        value = hn::Add(c0_, hn::Div(hn::Sub(k1_at(B_, at_b_), k1_at(A_, at_a_)), kept));
         break;
       case Combine::sum:
-        value = hn::Add(hn::Mul(c0_, kept), hn::Sub(prefix_at(B_, at_b_).k1, prefix_at(A_, at_a_).k1));
+        value = hn::Add(hn::Mul(c0_, kept), hn::Sub(k1_at(B_, at_b_), k1_at(A_, at_a_)));
         break;
       case Combine::weighted_mean:
         value = hn::Add(c0_, hn::Div(wx, wsum));
@@ -275,6 +275,11 @@ class HalfLanes {
   HWY_INLINE const Prefix& prefix_at(VD idx, Prefix& last) {
     if (!hn::AllTrue(dd_, hn::Eq(idx, last.pos))) last = {idx, k_at(k1_, idx), k_at(k2_, idx)};
     return last;
+  }
+  // The first prefix sum alone (the combine needs no squares): one gather
+  // fewer where `last` does not hold idx.
+  HWY_INLINE VD k1_at(VD idx, const Prefix& last) const {
+    return hn::AllTrue(dd_, hn::Eq(idx, last.pos)) ? last.k1 : k_at(k1_, idx);
   }
   // Prefix sum at per-lane position idx (in [0, n]).
   HWY_INLINE VD k_at(const double* k, VD idx) const {
