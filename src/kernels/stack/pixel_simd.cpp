@@ -460,24 +460,31 @@ constexpr int64_t kFixedRows = 4;
 HWY_INLINE void count_within(const Group& g, const VD* lo, const VD* hi, VD* below, VD* upto) {
   const DD dd;
   const DH dh;
-  const VD zero = hn::Zero(dd), one = hn::Set(dd, 1.0);
+  const DL dl;
+  using VL = hn::Vec<DL>;
   auto row = [&](int64_t j, size_t half) {
     return hn::PromoteTo(dd, hn::Load(dh, g.S + static_cast<size_t>(j) * g.G + half * g.H));
   };
+  // A count c grows as the bits of the double 2^52 + c: adding 1 to them
+  // adds 1.0, an integer step of one cycle where a double add takes three,
+  // on the chain from the bounds to the next iteration. 2^52 comes off at the
+  // end, exactly.
+  const VD base = hn::Set(dd, 4503599627370496.0);
   // Counts the rows outside from one end: the first kFixedRows without a
   // test (where the scan stops changes from group to group, and a branch on
   // it mispredicts), then while the last row had a lane outside.
   auto scan = [&](int64_t first, int64_t step, auto outside, VD* count) {
+    VL c[2] = {hn::BitCast(dl, base), hn::BitCast(dl, base)};
     bool more = true;
     for (int64_t i = 0, j = first; i < g.n && more; ++i, j += step) {
       const MD out0 = outside(row(j, 0), 0), out1 = outside(row(j, 1), 1);
-      count[0] = hn::Add(count[0], hn::IfThenElseZero(out0, one));
-      count[1] = hn::Add(count[1], hn::IfThenElseZero(out1, one));
+      c[0] = hn::Sub(c[0], hn::BitCast(dl, hn::VecFromMask(dd, out0)));  // all ones: -1
+      c[1] = hn::Sub(c[1], hn::BitCast(dl, hn::VecFromMask(dd, out1)));
       if (i + 1 >= kFixedRows) more = !hn::AllFalse(dd, hn::Or(out0, out1));
     }
+    for (size_t h = 0; h < 2; ++h) count[h] = hn::Sub(hn::BitCast(dd, c[h]), base);
   };
-  VD above[2] = {zero, zero};
-  below[0] = below[1] = zero;
+  VD above[2];
   scan(0, 1, [&](VD x, size_t h) { return hn::Lt(x, lo[h]); }, below);
   scan(g.n - 1, -1, [&](VD x, size_t h) { return hn::Not(hn::Le(x, hi[h])); }, above);
   const VD n = hn::Set(dd, static_cast<double>(g.n));
