@@ -267,7 +267,7 @@ class HalfLanes {
   // Sorted sample at per-lane position idx (clamped into [0, n)).
   HWY_INLINE VD at(VI idx) const {
     idx = hn::Min(hn::Max(idx, hn::Zero(di_)), last_);
-    const VI offset = hn::Add(hn::ShiftLeft<kRowShift>(idx), lane_);
+    const VI offset = hn::Add(hn::ShiftLeftSame(idx, row_shift_), lane_);
     return hn::PromoteTo(dd_, hn::GatherIndex(dh_, sorted_, offset));
   }
   HWY_INLINE VD at(VD idx) const { return at(position(idx)); }
@@ -293,7 +293,7 @@ class HalfLanes {
   // AVX2: 36.7-37.2 -> 35.9-36.3 ms).
   HWY_INLINE VD k_at(const double* k, VD idx) const {
     const VI i = hn::Min(hn::Max(position(idx), hn::Zero(di_)), count_);
-    return hn::GatherIndex(dd_, k, hn::PromoteTo(dl_, hn::Add(hn::ShiftLeft<kRowShift - 1>(i), lane_)));
+    return hn::GatherIndex(dd_, k, hn::PromoteTo(dl_, hn::Add(hn::ShiftLeftSame(i, row_shift_ - 1), lane_)));
   }
 
   // Median of all n sorted rows (the same position in every lane).
@@ -430,9 +430,10 @@ class HalfLanes {
   DH dh_;
   DI di_;
   DL dl_;
-  // Floats from a sorted row to the next: G, a power of two (the doubles of a
-  // prefix row: half as many).
-  static constexpr int kRowShift = static_cast<int>(hwy::FloorLog2(hn::MaxLanes(DF())));
+  // Floats from a sorted row to the next: 2^row_shift_ = G (Highway's lane
+  // counts are powers of two, SVE's too; there G is known only at run time).
+  // The doubles of a prefix row: half as many.
+  const int row_shift_ = static_cast<int>(hwy::FloorLog2(g_.G));
   const VI lane_ = hn::Iota(di_, 0);
   const VI last_ = hn::Set(di_, static_cast<int32_t>(g_.n - 1));  // last sorted position
   const VI count_ = hn::Set(di_, static_cast<int32_t>(g_.n));     // last prefix position
