@@ -425,13 +425,12 @@ int run_coadd(CoaddFlags& f) {
             << " (" << grouped(total) << " pixels), " << fixed(covered_percent, 2) << "% covered\n";
   row("grid", grid.text);
   row("rule", "interpolation " + f.interp + ", combine " + f.combine + ", " + weights_text(f));
-  auto inputs_text = [](int32_t n) { return std::to_string(n) + (n == 1 ? " input" : " inputs"); };
-  row("samples", grouped(result.samples) + " (input, pixel) pairs; " + inputs_text(result.native_wcs) +
+  row("samples", grouped(result.samples) + " (input, pixel) pairs; " + counted(result.native_wcs, "input") +
                      " mapped natively (TAN, TAN-SIP), " + std::to_string(result.grid_wcs) + " through a wcslib grid");
   row("time", "read " + fixed(read_s) + " s, co-add " + fixed(coadd_s) + " s, write " + fixed(write_s) + " s (total " +
                   fixed(total_s) + " s)");
-  row("on", (device == "cpu" ? "CPU" : device) + ", " + std::to_string(result.workers) + " workers, " +
-                std::to_string(result.tiles) + " tiles of " + std::to_string(result.tile_rows) + " rows");
+  row("on", (device == "cpu" ? "CPU" : device) + ", " + counted(result.workers, "worker") + ", " +
+                counted(result.tiles, "tile") + " of " + counted(result.tile_rows, "row"));
   row("wrote", f.output + (f.footprint.empty() ? "" : ", " + f.footprint));
   return 0;
 }

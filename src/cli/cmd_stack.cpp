@@ -435,10 +435,10 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   row("samples", rejected + "), " + grouped(result.missing) + " missing");
   row("time", "read " + fixed(read_s) + " s, compute " + fixed(compute_s) + " s, write " + fixed(write_s) +
                   " s (total " + fixed(total_s) + " s)");
-  row("on", (device == "cpu" ? "CPU" : device) + ", " + std::to_string(result.workers) + " workers, " +
-                result.simd_target + ", " + std::to_string(result.tiles) + " tiles of " +
-                std::to_string(result.tile_rows) + " rows; at most " + std::to_string(source.peak_open()) +
-                " files open (limit " + std::to_string(source.open_limit()) + ")");
+  row("on", (device == "cpu" ? "CPU" : device) + ", " + counted(result.workers, "worker") + ", " + result.simd_target +
+                ", " + counted(result.tiles, "tile") + " of " + counted(result.tile_rows, "row") + "; at most " +
+                counted(static_cast<int64_t>(source.peak_open()), "file") + " open (limit " +
+                std::to_string(source.open_limit()) + ")");
   std::string wrote = f.output;
   for (const std::string& out : {f.count, rejected_low, rejected_high})
     if (!out.empty()) wrote += ", " + out;

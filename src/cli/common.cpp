@@ -162,6 +162,8 @@ std::string grouped(int64_t v) {
   return out;
 }
 
+std::string counted(int64_t n, const std::string& noun) { return grouped(n) + " " + noun + (n == 1 ? "" : "s"); }
+
 CLI::Validator at_least(double lowest) {
   return CLI::Validator(
       [lowest](std::string& text) -> std::string {

@@ -90,10 +90,12 @@ std::string json_text(const nlohmann::json& doc);
 
 // Numbers for summaries and HISTORY: "0.25" (shortest, as a stream prints
 // it), "12.5%" (3 significant digits of part / whole), "3.14" (fixed
-// digits), "1,234,567" (thousands grouped).
+// digits), "1,234,567" (thousands grouped), "1 worker" / "2 workers" (a count
+// and its noun, plural by adding "s").
 std::string number(double v);
 std::string percent(double part, double whole);
 std::string fixed(double v, int digits = 2);
 std::string grouped(int64_t v);
+std::string counted(int64_t n, const std::string& noun);
 
 }  // namespace plx::cli
