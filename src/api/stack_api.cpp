@@ -324,7 +324,7 @@ PLX_API plx_status_t plx_stack(plx_runtime_t* runtime, const plx_stack_desc_t* d
       std::memcpy(r.frame_rejected, totals.frame_rejected.data(), static_cast<size_t>(f.count) * sizeof(int64_t));
     write_frame_major(params.value().scale, f.count, f.channels, r.frame_scale);
     write_frame_major(params.value().offset, f.count, f.channels, r.frame_offset);
-    write_frame_major(params.value().weight, f.count, f.channels, r.frame_weight);
+    write_frame_major(params.value().frame_weight, f.count, f.channels, r.frame_weight);
     r.samples = f.count * f.pixels() * f.channels;
     r.kept = totals.kept;
     r.rejected = totals.rejected;

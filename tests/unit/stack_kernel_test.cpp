@@ -1260,7 +1260,9 @@ TEST(FrameStats, NoPassWithoutNormalizationOrNoiseWeights) {
   ASSERT_TRUE(out) << out.error().message;
   EXPECT_FALSE(out->normalized);
   EXPECT_TRUE(out->weighted);
-  EXPECT_EQ(out->weight, (std::vector<double>{2, 0.5}));
+  EXPECT_EQ(out->frame_weight, (std::vector<double>{2, 0.5}));
+  // The pixel loops' weights: scaled by a power of two (exactly) to a largest of at most 1.
+  EXPECT_EQ(out->weight, (std::vector<double>{0.5, 0.125}));
   EXPECT_EQ(out->scale, (std::vector<double>{1, 1}));
   EXPECT_EQ(out->offset, (std::vector<double>{0, 0}));
   EXPECT_FALSE(needs_frame_pass(policy));
@@ -1378,8 +1380,9 @@ TEST(FrameStats, NoiseWeightsAreInverseVariance) {
   EXPECT_TRUE(out->weighted);
   for (size_t j = 0; j < 4; ++j) {
     const double sd = 1.482602218505602 * sigma[j] * zmad;
-    EXPECT_NEAR(out->weight[j], 1 / (sd * sd), 1e-4 / (sd * sd)) << "frame " << j;
-    EXPECT_NEAR(out->weight[j] / out->weight[0], 1 / (sigma[j] * sigma[j]), 1e-4) << "frame " << j;
+    EXPECT_NEAR(out->frame_weight[j], 1 / (sd * sd), 1e-4 / (sd * sd)) << "frame " << j;
+    // The pixel loops': (sigma_min / sigma)^2, the least noisy frame 1.
+    EXPECT_NEAR(out->weight[j], 0.25 / (sigma[j] * sigma[j]), 1e-12) << "frame " << j;
   }
   // Frames that differ only by a scale weigh the same once normalized.
   Planes q{15, 13, {}};
@@ -1392,6 +1395,42 @@ TEST(FrameStats, NoiseWeightsAreInverseVariance) {
   out = frame_params(rt->run_env(), q.view(), policy, settings());
   ASSERT_TRUE(out) << out.error().message;
   for (size_t j = 1; j < 3; ++j) EXPECT_NEAR(out->weight[j] / out->weight[0], 1.0, 1e-4) << "frame " << j;
+}
+
+// Deviations from the median beyond FLT_MAX count in the MAD (as float, they
+// were inf and left out): median 1e38, deviations 4e38 x 3, 0, 1e38, 2e38 x 2,
+// MAD 2e38 (it was 1.5e38).
+TEST(FrameStats, NoiseBeyondTheFloatRange) {
+  auto rt = make_runtime();
+  ASSERT_TRUE(rt);
+  Planes p{7, 1, {{1, 2, 3, 4, 5, 6, 7}, {-3e38f, -3e38f, -3e38f, 1e38f, 2e38f, 3e38f, 3e38f}}};
+  FramePolicy policy;
+  policy.weights = Weights::noise;
+  auto out = frame_params(rt->run_env(), p.view(), policy, settings());
+  ASSERT_TRUE(out) << out.error().message;
+  const double sd = 1.482602218505602 * static_cast<double>(2e38f);
+  EXPECT_NEAR(out->frame_weight[1] * sd * sd, 1.0, 1e-6);
+}
+
+// A frame that is an exact multiple of the reference fits it with residuals
+// of the floats' rounding: the refit must not drop pixels by them (with many
+// zeros, it kept only the zeros and refused the frame as constant).
+TEST(FrameStats, LinearFitOfAnExactMultiple) {
+  auto rt = make_runtime();
+  ASSERT_TRUE(rt);
+  std::vector<float> f(15, 0.0f), ref(15, 0.0f);
+  const float values[] = {-622.955f, -366.134f, -272.129f};
+  for (size_t i = 0; i < 3; ++i) {
+    f[12 + i] = values[i];
+    ref[12 + i] = static_cast<float>(static_cast<double>(values[i]) * 2.1494421591778496);
+  }
+  Planes p{15, 1, {ref, f}};
+  FramePolicy policy;
+  policy.normalize = Normalize::linear_fit;
+  auto out = frame_params(rt->run_env(), p.view(), policy, settings());
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_NEAR(out->scale[1], 2.1494421591778496, 1e-6);
+  EXPECT_NEAR(out->offset[1], 0.0, 1e-4);
 }
 
 // Channels are independent: per channel and frame, index channel x N + frame.

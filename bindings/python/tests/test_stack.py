@@ -429,6 +429,24 @@ def test_given_weights_match_numpy_average(srt):
     np.testing.assert_array_equal(again.image, r.image)
 
 
+def test_weights_whose_sum_overflows(srt):
+    """Finite weights are accepted; their sum may overflow a double, the weighted mean must not (it was NaN)."""
+    data = np.arange(10, 15, dtype=np.float32)[:, None, None] * np.ones((1, 3, 4), np.float32)
+    r = parallax.stack(data, runtime=srt, combine="weighted_mean", weights=[1e308] * 5, return_frame_stats=True)
+    np.testing.assert_array_equal(r.image, 12)
+    np.testing.assert_array_equal(r.frame_weight, 1e308)
+    r = parallax.stack(data, runtime=srt, combine="weighted_mean", weights=[1e308, 1e-308, 0, 1e308, 1e308])
+    assert_close(r.image, np.full((3, 4), (10 + 13 + 14) / 3))
+
+
+def test_noise_weights_beyond_the_float_range(srt):
+    """Deviations from a frame's median beyond FLT_MAX count in its MAD, as in astropy's mad_std."""
+    frames = np.array([[[1, 2, 3, 4, 5, 6, 7]], [[-3e38, -3e38, -3e38, 1e38, 2e38, 3e38, 3e38]]], np.float32)
+    r = parallax.stack(frames, runtime=srt, combine="weighted_mean", weights="noise", return_frame_stats=True)
+    expected = 1 / np.array([astropy_stats.mad_std(f.astype(np.float64)) for f in frames]) ** 2
+    assert_close(r.frame_weight[:, 0], expected)
+
+
 def test_noise_weights_follow_inverse_variance(srt):
     rng = np.random.default_rng(4)
     sky = rng.normal(200, 20, (64, 64))

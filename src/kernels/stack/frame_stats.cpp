@@ -1,5 +1,6 @@
 #include "kernels/stack/frame_stats.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -39,7 +40,7 @@ Result<std::pair<double, double>> linear_fit(const std::vector<float>& x, const 
   for (size_t i = 0; i < n; ++i) keep[i] = std::isfinite(x[i]) && std::isfinite(ref[i]);
   double a = 1, b = 0;
   for (int it = 0; it < 5; ++it) {
-    double count = 0, sx = 0, sy = 0;
+    double count = 0, sx = 0, sy = 0, syy = 0;
     for (size_t i = 0; i < n; ++i)
       if (keep[i]) {
         count += 1;
@@ -53,9 +54,10 @@ Result<std::pair<double, double>> linear_fit(const std::vector<float>& x, const 
     double sxx = 0, sxy = 0;
     for (size_t i = 0; i < n; ++i)
       if (keep[i]) {
-        const double dx = x[i] - mx;
+        const double dx = x[i] - mx, dy = ref[i] - my;
         sxx += dx * dx;
-        sxy += dx * (ref[i] - my);
+        sxy += dx * dy;
+        syy += dy * dy;
       }
     if (!(sxx > 0))
       return make_error(Code::invalid_argument, what,
@@ -70,6 +72,9 @@ Result<std::pair<double, double>> linear_fit(const std::vector<float>& x, const 
         rr += r * r;
       }
     const double limit = 3 * std::sqrt(rr / count);
+    // An exact fit leaves residuals of the floats' rounding: a limit at that
+    // level would drop pixels at random (and, with many zeros, all but them).
+    if (limit <= 0x1p-20 * std::sqrt(syy / count + my * my)) break;
     bool changed = false;
     for (size_t i = 0; i < n; ++i) {
       next[i] = std::isfinite(x[i]) && std::isfinite(ref[i]) && std::fabs(ref[i] - (a * x[i] + b)) <= limit;
@@ -82,12 +87,36 @@ Result<std::pair<double, double>> linear_fit(const std::vector<float>& x, const 
 }
 
 // Median and MAD of a plane's finite pixels (the plane is overwritten).
+// The deviations are halved in the float plane: they reach 2 FLT_MAX, which
+// a float holds only as inf (and the median would leave those out); halving
+// is exact.
 std::pair<double, double> median_and_mad(std::vector<float>& plane, bool want_mad) {
   const double med = median_of_finite(plane);
   if (!want_mad || std::isnan(med)) return {med, 0.0};
   for (float& v : plane)
-    if (std::isfinite(v)) v = static_cast<float>(std::fabs(static_cast<double>(v) - med));
-  return {med, median_of_finite(plane)};
+    if (std::isfinite(v)) v = static_cast<float>(0.5 * std::fabs(static_cast<double>(v) - med));
+  return {med, 2 * median_of_finite(plane)};
+}
+
+// The weights the pixel loops use: a weighted mean does not change when all
+// of a channel's weights are scaled, and scaled so that the largest is at
+// most 1, neither their sum nor a weight times a sample can overflow (five
+// given weights of 1e308 made a NaN image). Given weights are scaled by a
+// power of two, exactly; noise weights are (sigma_min / sigma)^2, where
+// 1 / sigma^2 itself overflows for sigma below 1e-154.
+void relative_weights(FrameParams& out, const std::vector<double>& sigma, int64_t n, int channels) {
+  for (int c = 0; c < channels; ++c) {
+    double* w = out.weight.data() + static_cast<size_t>(c) * static_cast<size_t>(n);
+    const double* sd = sigma.empty() ? nullptr : sigma.data() + static_cast<size_t>(c) * static_cast<size_t>(n);
+    if (sd) {
+      const double least = *std::min_element(sd, sd + n);
+      for (int64_t j = 0; j < n; ++j) w[j] = (least / sd[j]) * (least / sd[j]);
+    } else {
+      int e = 0;
+      std::frexp(*std::max_element(w, w + n), &e);
+      for (int64_t j = 0; j < n; ++j) w[j] = std::ldexp(w[j], -e);
+    }
+  }
 }
 
 }  // namespace
@@ -109,9 +138,15 @@ Result<FrameParams> frame_params(const RunEnv& env, const Frames& f, const Frame
       for (int64_t j = 0; j < n; ++j) out.weight[static_cast<size_t>(c * n + j)] = policy.given_weights[j];
   out.weighted = policy.weights != Weights::none;
   out.normalized = policy.normalize != Normalize::none;
-  if (!needs_frame_pass(policy)) return out;
-
   const bool want_mad = policy.weights == Weights::noise;
+  std::vector<double> sigma(want_mad ? entries : 0);
+  auto done = [&]() -> Result<FrameParams> {
+    out.frame_weight = out.weight;
+    if (out.weighted) relative_weights(out, sigma, n, f.channels);
+    return out;
+  };
+  if (!needs_frame_pass(policy)) return done();
+
   const bool fit = policy.normalize == Normalize::linear_fit;
   // Indices as the API counts them, said so: a CLI's user counts from 1.
   auto frame_name = [&](int64_t j, int c) {
@@ -172,12 +207,18 @@ Result<FrameParams> frame_params(const RunEnv& env, const Frames& f, const Frame
         out.scale[at] = scale;
         out.offset[at] = offset;
         if (want_mad) {
-          const double sigma = kMadToSigma * mad * std::fabs(scale);
-          if (!(sigma > 0))
+          const double sd = kMadToSigma * mad * std::fabs(scale);
+          if (scale == 0)
+            return fail(make_error(Code::invalid_argument, settings.name, ": ", frame_name(j, c),
+                                   " has a linear fit of slope 0 against the reference frame: normalized, it has no "
+                                   "noise to weigh it by (NOISE_VARIANCE weights are 1 / sigma^2); give the weights "
+                                   "instead, or normalize otherwise"));
+          if (!(sd > 0))
             return fail(make_error(Code::invalid_argument, settings.name, ": ", frame_name(j, c),
                                    " has no noise (median absolute deviation 0): NOISE_VARIANCE weights are 1 / "
                                    "sigma^2; give the weights instead"));
-          out.weight[at] = 1.0 / (sigma * sigma);
+          sigma[at] = sd;
+          out.weight[at] = 1.0 / (sd * sd);
         }
       }
     return 0;
@@ -187,7 +228,7 @@ Result<FrameParams> frame_params(const RunEnv& env, const Frames& f, const Frame
   RunOutcome run = parallel_for(env, 0, n, body, s);
   if (failure) return *failure;
   if (run.code != Code::ok) return Error{run.code, run.message};
-  return out;
+  return done();
 }
 
 }  // namespace plx::stack

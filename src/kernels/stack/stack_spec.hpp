@@ -69,7 +69,9 @@ struct FramePolicy {
 // values are contiguous): x' = scale x + offset, rounded to float, and the
 // weight of the frame in a weighted mean.
 struct FrameParams {
-  std::vector<double> scale, offset, weight;
+  std::vector<double> scale, offset;
+  std::vector<double> weight;        // what the pixel loops use: each channel's largest is at most 1
+  std::vector<double> frame_weight;  // as reported: given, or 1 / sigma^2
   bool normalized = false;  // scale/offset not all identity
   bool weighted = false;    // weights not all 1
 };
