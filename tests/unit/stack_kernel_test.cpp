@@ -1045,6 +1045,94 @@ TEST(StackKnownAnswers, HugeOutlierLeavesTheExactMeanOfTheRest) {
   EXPECT_EQ(run_pixel(mean_centre, near1).image, 1.5f);
 }
 
+// Survivors far from the median of all samples, for their spread: the prefix
+// sums about that median have lost their digits, and the clip takes the
+// range's sums again about its own median (prefix_sums_trusted).
+// 100 101 7.3e19 4.06e20, sigma 2 / 0 (by hand, as astropy):
+//   it 1: median 3.65e19, the upper bound is the median: 7.3e19, 4.06e20 out
+//   it 2: {100 101}: median 100.5, std 0.5 -> [99.5, 100.5]: 101 out
+//   it 3: {100}: [100, 100], no change.
+// About the first median, 100 and 101 both became -3.65e19 and nothing was
+// rejected at all.
+TEST(StackKnownAnswers, SurvivorsFarFromTheMedianKeepTheirDigits) {
+  Pixel p = run_pixel(sigma_rule(2, 0, 5), {7.3e19f, 100, 4.06e20f, 101});
+  EXPECT_EQ(p.count, 1);
+  EXPECT_EQ(p.high, 3);
+  EXPECT_EQ(p.image, 100.0f);
+  // The winsorized clip on the same samples takes the same path (its 5% and
+  // 95% quantiles of 4 or fewer samples only move the extremes inward).
+  PixelRule w = sigma_rule(2, 0, 5);
+  w.reject = Reject::winsorized;
+  EXPECT_EQ(run_pixel(w, {7.3e19f, 100, 4.06e20f, 101}).count, 1);
+  // Sky 100 +- 0.01 with saturated hits in half the frames (astropy: 99.99838, 2 kept).
+  const std::vector<float> sky = {58935.21f, 100.0103f, 100.0050f, 99.99821f,
+                                  32670.0f,  99.99854f, 55548.16f, 38846.53f};
+  p = run_pixel(sigma_rule(3, 1.5, 10), sky);
+  EXPECT_EQ(p.count, 2);
+  EXPECT_EQ(p.high, 6);
+  EXPECT_FLOAT_EQ(p.image, 0.5f * (99.99821f + 99.99854f));
+}
+
+// The mean and sum of kept samples far from the median of all: taken about
+// the kept range's own median. MINMAX dropping the 3 highest of 4 keeps one
+// sample, which is its mean and its sum; the weighted mean keeps the zeros'
+// 0 (it was -1.2e21 about the median 1e37).
+TEST(StackKnownAnswers, CombinedValueFarFromTheMedianKeepsItsDigits) {
+  PixelRule r;
+  r.reject = Reject::minmax;
+  r.n_low = 0;
+  r.n_high = 3;
+  for (Combine c : {Combine::mean, Combine::sum}) {
+    r.combine = c;
+    const Pixel p = run_pixel(r, {2.53e15f, -50.1083f, 5.39e28f, 0});
+    EXPECT_EQ(p.count, 1);
+    EXPECT_EQ(p.image, -50.1083f) << describe(r);
+  }
+  PixelRule pct;
+  pct.reject = Reject::percentile;
+  pct.percentile_low = 0;
+  pct.percentile_high = 40;  // numpy: 0 + 0.4 x 1e37, so 1e37 and above are out
+  const std::vector<float> s = {1e37f, 0, 1.1e37f, 0, 1.2e37f, 0, 1.3e37f};
+  for (Combine c : {Combine::mean, Combine::weighted_mean, Combine::sum}) {
+    pct.combine = c;
+    const Pixel p = run_pixel(pct, s, {1, 0.3, 1, 0.7, 1, 1.9, 1});
+    EXPECT_EQ(p.count, 3);
+    EXPECT_EQ(p.image, 0.0f) << describe(pct);
+  }
+}
+
+// Whole groups of such pixels (the SIMD loops' batches, their all-finite
+// path and the partial last group): the same bits on every target.
+TEST(SimdMatchesScalarEdges, RangesFarFromTheMedian) {
+  BlockData b;
+  b.n = 8;
+  b.width = 70;
+  b.frames.assign(8, std::vector<float>(70));
+  for (int64_t p = 0; p < b.width; ++p)
+    for (int64_t j = 0; j < b.n; ++j) {
+      const uint64_t r = mix(static_cast<uint64_t>(p * 8 + j));
+      const bool hit = (j + p) % 2 == 0 || (p % 5 == 0 && j == 1);  // half the frames, or more
+      const double noise = static_cast<double>(r % 2001) / 1000.0 - 1.0;
+      b.frames[static_cast<size_t>(j)][static_cast<size_t>(p)] =
+          static_cast<float>(hit ? 30000 + 30000 * (noise + 1) : 100 + 0.01 * noise);
+    }
+  for (const auto& f : b.frames) b.rows.push_back(f.data());
+  b.weight = {1, 2, 1, 0.5, 1, 1, 3, 1};
+  for (PixelRule rule :
+       {sigma_rule(3, 1.5, 10), sigma_rule(3, 1, -1, Combine::sum), sigma_rule(2, 2, 5, Combine::weighted_mean)}) {
+    for (Reject reject : {Reject::sigma_clip, Reject::winsorized}) {
+      rule.reject = reject;
+      for (Centre centre : {Centre::median, Centre::mean}) {
+        rule.centre = centre;
+        BlockOut want;
+        Scratch scratch;
+        stack_block_scalar(rule, block_of(b, want, true), scratch);
+        expect_every_target_gives(rule, b, want, true, describe(rule));
+      }
+    }
+  }
+}
+
 // MINMAX ranks equal values by frame index, lower first.
 TEST(StackKnownAnswers, MinMaxRanksTiesByFrame) {
   PixelRule r;

@@ -194,6 +194,29 @@ def test_sigma_clip_keeps_samples_exactly_on_a_bound(srt):
         assert (r.count < len(samples)).all() or samples == [-1, -1, 1, 1]
 
 
+@pytest.mark.parametrize("cenfunc", ["median", "mean"])
+def test_survivors_far_from_the_median_of_all_samples(srt, cenfunc):
+    """Sky 100 +- 0.01 with saturated hits in half the frames or more: the survivors lie far from the median of all
+    samples for their spread, where the sums about that median have lost their digits (such pixels kept every hit).
+    And wider ranges: 100 next to 1e19-1e20, values from 1e-40 to 1e36."""
+    rng = np.random.default_rng(23)
+    n, h, w = 8, 30, 40
+    sky = 100 + rng.uniform(-0.01, 0.01, (n, h, w))
+    hit = (np.arange(n)[:, None, None] + np.arange(w)[None, None, :]) % 2 == 0
+    hit = hit | (rng.random((n, h, w)) < 0.1)
+    data = np.where(hit, rng.uniform(30000, 60000, (n, h, w)), sky).astype(np.float32)
+    for sl, su in ((3, 1.5), (2.5, 1.2)):
+        r = parallax.stack(data, runtime=srt, reject="sigma_clip", sigma_low=sl, sigma_high=su, max_iters=10,
+                           centre=cenfunc, return_rejected=True)
+        check_sigma_clip(r, sigma_clip_reference(data, sl, su, 10, cenfunc), data, max_ambiguous=0.02)
+    wide = np.array([[100, 101, 7.3e19, 4.06e20], [98.57, 99.74, 4.17e29, 1.06e30],
+                     [1.07e-40, 1.08e-22, 0.836, 1.06e36]], np.float32).T[:, :, None]
+    for sl, su, it in ((2, 0, 5), (3, 1, 10), (0.5, 0.5, None)):
+        r = parallax.stack(wide, runtime=srt, reject="sigma_clip", sigma_low=sl, sigma_high=su, max_iters=it,
+                           centre=cenfunc, return_rejected=True)
+        check_sigma_clip(r, sigma_clip_reference(wide, sl, su, it, cenfunc), wide, max_ambiguous=1)
+
+
 def test_fewer_than_three_finite_samples_are_not_clipped(srt):
     # Astropy with sigma_low = 0.5 clips the lower of two samples; the library keeps both (documented).
     data = np.array([[[1.0, 1.0, np.nan]], [[5.0, np.nan, np.nan]], [[np.nan, np.inf, 2.0]]], np.float32)
@@ -437,6 +460,20 @@ def test_weights_whose_sum_overflows(srt):
     np.testing.assert_array_equal(r.frame_weight, 1e308)
     r = parallax.stack(data, runtime=srt, combine="weighted_mean", weights=[1e308, 1e-308, 0, 1e308, 1e308])
     assert_close(r.image, np.full((3, 4), (10 + 13 + 14) / 3))
+
+
+def test_kept_samples_far_from_the_median_of_all(srt):
+    """The mean, sum and weighted mean of kept samples far from the median of all finite samples keep their digits:
+    MINMAX keeping the lowest of 4, a percentile keeping zeros below values of 1e37."""
+    s = np.array([-50.1083, 0.0, 2.53e15, 5.39e28], np.float32)[:, None, None]
+    for combine in ("mean", "sum"):
+        r = parallax.stack(s, runtime=srt, reject="minmax", n_low=0, n_high=3, combine=combine)
+        assert r.image[0, 0] == s[0, 0, 0]
+    s = np.array([0, 0, 0, 1.0e37, 1.1e37, 1.2e37, 1.3e37], np.float32)[:, None, None]
+    for combine in ("mean", "sum", "weighted_mean"):
+        weights = [0.3, 0.7, 1.9, 1, 1, 1, 1] if combine == "weighted_mean" else None
+        r = parallax.stack(s, runtime=srt, reject="percentile", percentile=(0, 40), combine=combine, weights=weights)
+        assert (r.image[0, 0], r.count[0, 0]) == (0, 3)
 
 
 def test_noise_weights_beyond_the_float_range(srt):

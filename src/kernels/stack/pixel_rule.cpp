@@ -28,7 +28,7 @@ Bounds sigma_clip(const PixelRule& r, const float* s, int64_t f0, int64_t f1, co
       break;
     }
     const double md = static_cast<double>(m);
-    double med, s1, s2;
+    double med, s1, s2, lo_clamp = -kInf, hi_clamp = kInf;
     if (!winsor) {
       med = median_of(s, a, m);
       s1 = k1[b] - k1[a];
@@ -44,13 +44,22 @@ Bounds sigma_clip(const PixelRule& r, const float* s, int64_t f0, int64_t f1, co
       s2 = below * (d05 * d05) + (k2[a + i95 + 1] - k2[a + i05 + 1]) + above * (d95 * d95);
       const int64_t mid = a + m / 2;
       med = (m & 1) ? clamp_to(s[mid], q05, q95) : (clamp_to(s[mid - 1], q05, q95) + clamp_to(s[mid], q05, q95)) * 0.5;
+      lo_clamp = q05;
+      hi_clamp = q95;
     }
     const double inv = 1.0 / md;  // one division for both moments (a division is slow; the SIMD loops do the same)
-    const double e1 = s1 * inv;
+    double e1 = s1 * inv;
     double var = s2 * inv - e1 * e1;
+    double base = c0;  // the centre of the sums
+    if (!prefix_moments_trusted(s2 * inv, var)) {
+      sums_about(s, 1, a, m, med, lo_clamp, hi_clamp, s1, s2);
+      e1 = s1 * inv;
+      var = s2 * inv - e1 * e1;
+      base = med;
+    }
     if (var < 0) var = 0;
     const double sd = std::sqrt(var);
-    const double cen = r.centre == Centre::median ? med : c0 + e1;
+    const double cen = r.centre == Centre::median ? med : base + e1;
     const double lo = cen - r.sigma_low * sd, hi = cen + r.sigma_high * sd;
     out.low = lo;
     out.high = hi;
@@ -146,10 +155,28 @@ void plain_pixel(const PixelRule& rule, const float* x, int64_t n, const double*
 
 }  // namespace
 
-double median_of(const float* s, int64_t a, int64_t m) {
+double median_of(const float* s, int64_t a, int64_t m, ptrdiff_t stride) {
   if (m == 0) return kNaN;
-  const int64_t mid = a + m / 2;
-  return (m & 1) ? static_cast<double>(s[mid]) : (static_cast<double>(s[mid - 1]) + static_cast<double>(s[mid])) * 0.5;
+  const double hi = s[(a + m / 2) * stride];
+  return (m & 1) ? hi : (static_cast<double>(s[(a + m / 2 - 1) * stride]) + hi) * 0.5;
+}
+
+void sums_about(const float* s, ptrdiff_t stride, int64_t a, int64_t m, double c, double lo, double hi, double& s1,
+                double& s2) {
+  s1 = s2 = 0;
+  for (int64_t i = a; i < a + m; ++i) {
+    const double d = clamp_to(s[i * stride], lo, hi) - c;
+    s1 += d;
+    s2 += d * d;
+  }
+}
+
+double mean_about_median(const float* s, ptrdiff_t stride, int64_t a, int64_t m, bool sum) {
+  const double c = median_of(s, a, m, stride);
+  double s1, s2;
+  sums_about(s, stride, a, m, c, -kInf, kInf, s1, s2);
+  const auto md = static_cast<double>(m);
+  return sum ? c * md + s1 : c + s1 / md;
 }
 
 double quantile_of(const float* s, int64_t a, int64_t m, double q) {
@@ -269,7 +296,7 @@ void stack_block_scalar(const PixelRule& rule, const PixelBlock& block, Scratch&
           if (in) {
             const double wj = block.weight ? block.weight[j] : 1.0;
             wsum += wj;
-            wx += wj * (v - b.centre);
+            wx += wj * v;
           } else if (!std::isnan(v) && block.frame_rejected) {
             ++block.frame_rejected[j];
           }
@@ -279,13 +306,17 @@ void stack_block_scalar(const PixelRule& rule, const PixelBlock& block, Scratch&
         double v = 0;
         switch (rule.combine) {
           case Combine::mean:
-            v = b.centre + (k1[b.last] - k1[b.first]) / static_cast<double>(kept);
+          case Combine::sum: {
+            const double s1 = k1[b.last] - k1[b.first];
+            const bool sum = rule.combine == Combine::sum;
+            if (!prefix_sums_trusted(s1, k2[b.last] - k2[b.first], kept))
+              v = mean_about_median(s, 1, b.first, kept, sum);
+            else
+              v = sum ? b.centre * static_cast<double>(kept) + s1 : b.centre + s1 / static_cast<double>(kept);
             break;
-          case Combine::sum:
-            v = b.centre * static_cast<double>(kept) + (k1[b.last] - k1[b.first]);
-            break;
-          case Combine::weighted_mean:
-            v = b.centre + wx / wsum;
+          }
+          case Combine::weighted_mean:  // numpy's average: about no centre that could lie far from the kept samples
+            v = wx / wsum;
             break;
           case Combine::median:
             v = median_of(s, b.first, kept);

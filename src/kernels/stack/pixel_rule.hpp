@@ -7,9 +7,12 @@
 // O(1), and so are its sums: they come from prefix sums K of d = s - c0 (c0 =
 // median of the finite samples) accumulated outward from the median, so that
 // the sums of a range never include a value outside it and a 1e30 outlier
-// cannot swamp the others.
+// cannot swamp the others. Where a range lies far from c0 for its spread
+// (most of a pixel's samples are outliers), its sums are taken again about
+// its own median (prefix_moments_trusted).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/stack/pixel_block.hpp"
@@ -17,8 +20,8 @@
 namespace plx::stack {
 
 // Median of s[a, a + m): the middle value, or the mean of the two middle ones.
-// NaN when m is 0.
-double median_of(const float* s, int64_t a, int64_t m);
+// NaN when m is 0. `stride`: floats from one sample to the next.
+double median_of(const float* s, int64_t a, int64_t m, ptrdiff_t stride = 1);
 
 // Quantile q in [0, 1] of s[a, a + m) by numpy's "linear" method (m >= 1).
 double quantile_of(const float* s, int64_t a, int64_t m, double q);
@@ -38,6 +41,36 @@ Bounds reject(const PixelRule& rule, const float* s, int64_t f0, int64_t f1, con
 
 // Fills k1[f0..f1], k2[f0..f1] for centre c0.
 void build_prefix(const float* s, int64_t f0, int64_t f1, double c0, double* k1, double* k2);
+
+// Whether a range's moments taken from the prefix sums are good: q = the mean
+// of d^2 (d = s - c0), var = q - (the mean of d)^2, as computed. Each d
+// carries a rounding relative to itself, and so do the prefix sums (of
+// positive terms, or of terms the range's own exceed: the rows between a
+// range and the middle row lie between it and c0), so the variance carries
+// one of about n epsilon relative to q: good to some 256 n epsilon while
+// q <= 256 var, that is while the range's mean is within 16 standard
+// deviations of c0. Only pixels whose samples are mostly outliers get
+// further; their moments are taken again, about the range's median.
+constexpr double kTrustedSpread = 256;
+inline bool prefix_moments_trusted(double q, double var) { return q <= kTrustedSpread * var; }
+
+// The same test for the sums s1 (of d) and s2 (of d^2) of m samples, without
+// a division: 256 s1^2 <= 255 s2 m.
+inline bool prefix_sums_trusted(double s1, double s2, int64_t m) {
+  return kTrustedSpread * (s1 * s1) <= (kTrustedSpread - 1) * (s2 * static_cast<double>(m));
+}
+
+// The sums of d = v - c and d^2 over the samples at sorted positions
+// [a, a + m) (stride floats apart), each v clamped to [lo, hi] (the
+// winsorized sums; -inf, inf for the plain ones), in order: the moments of a
+// range taken directly, about a centre c within it, where its prefix sums
+// cannot be trusted.
+void sums_about(const float* s, ptrdiff_t stride, int64_t a, int64_t m, double c, double lo, double hi, double& s1,
+                double& s2);
+
+// The mean (or, with `sum`, the sum) of the samples at sorted positions
+// [a, a + m), m >= 1, from their sums about their own median.
+double mean_about_median(const float* s, ptrdiff_t stride, int64_t a, int64_t m, bool sum);
 
 // Whether the rule needs the prefix sums.
 inline bool needs_prefix(const PixelRule& rule) {

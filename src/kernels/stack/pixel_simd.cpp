@@ -84,6 +84,29 @@ struct Group {
   int32_t* high = nullptr;
 };
 
+// Where a half's prefix sums cannot be trusted (prefix_moments_trusted), the
+// lanes picked in lanes[0] (non-zero) go through the per-pixel rule's own
+// functions, lane by lane (the same bits): rare, and out of line. Their
+// sorted samples [a, a + m) are lanes[1], lanes[2].
+//
+// The sums about the centre lanes[3], each sample clamped to [lanes[4],
+// lanes[5]] (sums_about), into lanes[6] and lanes[7].
+template <size_t kLanes>
+HWY_NOINLINE void sums_about_lanes(const float* sorted, size_t G, size_t H, double (*lanes)[kLanes]) {
+  for (size_t i = 0; i < H; ++i)
+    if (lanes[0][i] != 0)
+      sums_about(sorted + i, static_cast<ptrdiff_t>(G), static_cast<int64_t>(lanes[1][i]),
+                 static_cast<int64_t>(lanes[2][i]), lanes[3][i], lanes[4][i], lanes[5][i], lanes[6][i], lanes[7][i]);
+}
+// Their mean (or sum) about their median (mean_about_median), into lanes[3].
+template <size_t kLanes>
+HWY_NOINLINE void mean_about_median_lanes(const float* sorted, size_t G, size_t H, bool sum, double (*lanes)[kLanes]) {
+  for (size_t i = 0; i < H; ++i)
+    if (lanes[0][i] != 0)
+      lanes[3][i] = mean_about_median(sorted + i, static_cast<ptrdiff_t>(G), static_cast<int64_t>(lanes[1][i]),
+                                      static_cast<int64_t>(lanes[2][i]), sum);
+}
+
 // The statistics of one half of a group's lanes. Rejection narrows each
 // lane's sorted range [a, b) by counting, over the whole group at once, the
 // samples below and up to this iteration's bounds (count_within): no walk
@@ -138,7 +161,7 @@ class HalfLanes {
     const PixelRule& rule = *g_.rule;
     const VD zero = hn::Zero(dd_), one = hn::Set(dd_, 1.0), half = hn::Set(dd_, 0.5);
     const VD m = hn::Sub(b_, a_);
-    VD med, s1, s2;
+    VD med, s1, s2, lo_clamp = hn::Set(dd_, -kInf), hi_clamp = hn::Set(dd_, kInf);
     if (rule.reject != Reject::winsorized && first && g_.all_finite) {  // all lanes: [0, n)
       med = c0_;
       const size_t end = static_cast<size_t>(g_.n) * g_.H;
@@ -168,19 +191,44 @@ class HalfLanes {
       const VD vh = hn::Min(hn::Max(at(upper), q05), q95);
       const VD vl = hn::Min(hn::Max(at(hn::Sub(upper, one)), q05), q95);
       med = hn::IfThenElse(odd, vh, hn::Mul(hn::Add(vl, vh), half));
+      lo_clamp = q05;
+      hi_clamp = q95;
     }
     // One division for both moments (as pixel_rule.cpp); none for the first
     // range of a group without NaN or inf: n samples in every lane.
     const VD inv = first && g_.all_finite ? hn::Set(dd_, 1.0 / static_cast<double>(g_.n)) : hn::Div(one, m);
-    const VD e1 = hn::Mul(s1, inv);
-    VD var = hn::Sub(hn::Mul(s2, inv), hn::Mul(e1, e1));
-    var = hn::IfThenElse(hn::Lt(var, zero), zero, var);
-    const VD sd = hn::Sqrt(var);
-    const VD cen = rule.centre == Centre::median ? med : hn::Add(c0_, e1);
     const MD empty = hn::Eq(m, zero);  // astropy: NaN bounds
     const VD nan = hn::Set(dd_, std::numeric_limits<double>::quiet_NaN());
-    const VD new_lo = hn::IfThenElse(empty, nan, hn::Sub(cen, hn::Mul(hn::Set(dd_, rule.sigma_low), sd)));
-    const VD new_hi = hn::IfThenElse(empty, nan, hn::Add(cen, hn::Mul(hn::Set(dd_, rule.sigma_high), sd)));
+    VD new_lo, new_hi;
+    // The bounds from the sums s1, s2 about `base`; whether those were
+    // trusted (prefix_moments_trusted).
+    auto bounds = [&](VD s1, VD s2, VD base) {
+      const VD e1 = hn::Mul(s1, inv), q = hn::Mul(s2, inv);
+      const VD var = hn::Sub(q, hn::Mul(e1, e1));
+      const VD sd = hn::Sqrt(hn::IfThenElse(hn::Lt(var, zero), zero, var));
+      const VD cen = rule.centre == Centre::median ? med : hn::Add(base, e1);
+      new_lo = hn::IfThenElse(empty, nan, hn::Sub(cen, hn::Mul(hn::Set(dd_, rule.sigma_low), sd)));
+      new_hi = hn::IfThenElse(empty, nan, hn::Add(cen, hn::Mul(hn::Set(dd_, rule.sigma_high), sd)));
+      return trusted(q, var);
+    };
+    const MD untrusted = hn::AndNot(bounds(s1, s2, c0_), active_);
+    if (HWY_UNLIKELY(!hn::AllFalse(dd_, untrusted))) {  // their sums again, about med
+      constexpr size_t kLanes = hn::MaxLanes(DD());
+      HWY_ALIGN double lanes[8][kLanes];
+      hn::Store(hn::IfThenElseZero(untrusted, hn::Set(dd_, 1.0)), dd_, lanes[0]);
+      hn::Store(a_, dd_, lanes[1]);
+      hn::Store(m, dd_, lanes[2]);
+      hn::Store(med, dd_, lanes[3]);
+      hn::Store(lo_clamp, dd_, lanes[4]);
+      hn::Store(hi_clamp, dd_, lanes[5]);
+      hn::Store(zero, dd_, lanes[6]);
+      hn::Store(zero, dd_, lanes[7]);
+      sums_about_lanes(sorted_, g_.G, g_.H, lanes);
+      const VD lo = new_lo, hi = new_hi;
+      bounds(hn::Load(dd_, lanes[6]), hn::Load(dd_, lanes[7]), med);
+      new_lo = hn::IfThenElse(untrusted, new_lo, lo);
+      new_hi = hn::IfThenElse(untrusted, new_hi, hi);
+    }
     lo_ = hn::IfThenElse(active_, new_lo, lo_);
     hi_ = hn::IfThenElse(active_, new_hi, hi_);
   }
@@ -231,13 +279,27 @@ class HalfLanes {
     VD value;
     switch (rule.combine) {
       case Combine::mean:
-        value = hn::Add(c0_, hn::Div(hn::Sub(k1_at(B_, at_b_), k1_at(A_, at_a_)), kept));
+      case Combine::sum: {
+        const bool sum = rule.combine == Combine::sum;
+        const Prefix& kb = prefix_at(B_, at_b_);
+        const Prefix& ka = prefix_at(A_, at_a_);
+        const VD s1 = hn::Sub(kb.k1, ka.k1);
+        value = sum ? hn::Add(hn::Mul(c0_, kept), s1) : hn::Add(c0_, hn::Div(s1, kept));
+        const MD untrusted = hn::And(hn::Gt(kept, zero), hn::Not(trusted_sums(s1, hn::Sub(kb.k2, ka.k2), kept)));
+        if (HWY_UNLIKELY(!hn::AllFalse(dd_, untrusted))) {  // their mean again, about their median
+          constexpr size_t kLanes = hn::MaxLanes(DD());
+          HWY_ALIGN double lanes[4][kLanes];
+          hn::Store(hn::IfThenElseZero(untrusted, hn::Set(dd_, 1.0)), dd_, lanes[0]);
+          hn::Store(A_, dd_, lanes[1]);
+          hn::Store(kept, dd_, lanes[2]);
+          hn::Store(value, dd_, lanes[3]);
+          mean_about_median_lanes(sorted_, g_.G, g_.H, sum, lanes);
+          value = hn::Load(dd_, lanes[3]);
+        }
         break;
-      case Combine::sum:
-        value = hn::Add(hn::Mul(c0_, kept), hn::Sub(k1_at(B_, at_b_), k1_at(A_, at_a_)));
-        break;
+      }
       case Combine::weighted_mean:
-        value = hn::Add(c0_, hn::Div(wx, wsum));
+        value = hn::Div(wx, wsum);
         break;
       case Combine::median:
         value = median(A_, kept);
@@ -282,11 +344,6 @@ class HalfLanes {
     if (!hn::AllTrue(dd_, hn::Eq(idx, last.pos))) last = {idx, k_at(k1_, idx), k_at(k2_, idx)};
     return last;
   }
-  // The first prefix sum alone (the combine needs no squares): one gather
-  // fewer where `last` does not hold idx.
-  HWY_INLINE VD k1_at(VD idx, const Prefix& last) const {
-    return hn::AllTrue(dd_, hn::Eq(idx, last.pos)) ? last.k1 : k_at(k1_, idx);
-  }
   // Prefix sum at per-lane position idx (in [0, n]). The index widens from
   // int32 (position): AVX2 has no double -> int64 conversion, and Highway's
   // emulation of it put some 20 instructions before each gather (one core,
@@ -294,6 +351,14 @@ class HalfLanes {
   HWY_INLINE VD k_at(const double* k, VD idx) const {
     const VI i = hn::Min(hn::Max(position(idx), hn::Zero(di_)), count_);
     return hn::GatherIndex(dd_, k, hn::PromoteTo(dl_, hn::Add(hn::ShiftLeftSame(i, row_shift_ - 1), lane_)));
+  }
+
+  // prefix_moments_trusted and prefix_sums_trusted, lane by lane (the same
+  // operations).
+  HWY_INLINE MD trusted(VD q, VD var) const { return hn::Le(q, hn::Mul(hn::Set(dd_, kTrustedSpread), var)); }
+  HWY_INLINE MD trusted_sums(VD s1, VD s2, VD m) const {
+    return hn::Le(hn::Mul(hn::Set(dd_, kTrustedSpread), hn::Mul(s1, s1)),
+                  hn::Mul(hn::Set(dd_, kTrustedSpread - 1), hn::Mul(s2, m)));
   }
 
   // Median of all n sorted rows (the same position in every lane).
@@ -404,7 +469,7 @@ class HalfLanes {
       if (weighted) {
         const VD w = hn::Set(dd_, b.weight ? b.weight[j] : 1.0);
         wsum = hn::Add(wsum, hn::IfThenElseZero(in, w));
-        wx = hn::Add(wx, hn::IfThenElseZero(in, hn::Mul(w, hn::Sub(x, c0_))));
+        wx = hn::Add(wx, hn::IfThenElseZero(in, hn::Mul(w, x)));
       }
       if (b.frame_rejected) {  // neither kept nor missing
         const MD rejected = hn::AndNot(in, hn::Not(hn::IsNaN(x)));

@@ -50,11 +50,11 @@ typedef struct {
   double sigma_low, sigma_high, percentile_low, percentile_high;
 } rule_t;
 
-// The final selection of one pixel: sorted positions [first, last), bounds,
-// and the centre the sums are taken around; `sum` is the sum of the samples'
-// differences from it over [sum_first, sum_last) when the sigma clip's last
-// iteration took it (sum_first -1 when not), which the mean reuses when the
-// final selection is that range (an H100: 7% faster).
+// The final selection of one pixel: sorted positions [first, last), bounds;
+// `sum` is the sum of the samples' differences from `centre` (the median of
+// the range) over [sum_first, sum_last) when the sigma clip's last iteration
+// took it (sum_first -1 when not), which the mean reuses when the final
+// selection is that range (an H100: 7% faster).
 typedef struct {
   double centre, low, high, sum;
   int first, last, by_rank, sum_first, sum_last;
@@ -221,10 +221,10 @@ double quantile_SFX(const SAS SET* s, int st, int a, int m, double q) {
 }
 
 // astropy's sigma_clip (or its winsorized form) over sorted positions [f0, f1).
-bounds_t sigma_clip_SFX(const rule_t* r, const SAS SET* s, int st, int f0, int f1, double c0) {
+bounds_t sigma_clip_SFX(const rule_t* r, const SAS SET* s, int st, int f0, int f1) {
   const int winsor = r->reject == REJECT_WINSOR;
   bounds_t out;
-  out.centre = c0;
+  out.centre = 0;
   out.low = -INFINITY;
   out.high = INFINITY;
   out.by_rank = 0;
@@ -237,29 +237,33 @@ bounds_t sigma_clip_SFX(const rule_t* r, const SAS SET* s, int st, int f0, int f
       break;
     }
     const double md = (double)m;
+    // The sums are taken about the range's median: within the range, so
+    // that they keep their digits however far the range lies from the median
+    // of all samples (the CPU's prefix sums about that median check for it,
+    // and take these instead).
     double med, s1, s2;
     if (!winsor) {
       med = median_SFX(s, st, a, m);
-      sums_SFX(s, st, a, b, c0, &s1, &s2);
+      sums_SFX(s, st, a, b, med, &s1, &s2);
     } else {
       const double q05 = quantile_SFX(s, st, a, m, 0.05), q95 = quantile_SFX(s, st, a, m, 0.95);
       const int i05 = (int)floor((md - 1.0) * 0.05), i95 = (int)floor((md - 1.0) * 0.95);
       const double below = (double)(i05 + 1), above = (double)(m - i95 - 1);
-      const double d05 = q05 - c0, d95 = q95 - c0;
-      double r1, r2;
-      sums_SFX(s, st, a + i05 + 1, a + i95 + 1, c0, &r1, &r2);
-      s1 = below * d05 + r1 + above * d95;
-      s2 = below * (d05 * d05) + r2 + above * (d95 * d95);
       const int mid = a + m / 2;
       const double vh = fmin(fmax((double)at_SFX(s, st, mid), q05), q95);
       med = (m & 1) ? vh : (fmin(fmax((double)at_SFX(s, st, mid - 1), q05), q95) + vh) * 0.5;
+      const double d05 = q05 - med, d95 = q95 - med;
+      double r1, r2;
+      sums_SFX(s, st, a + i05 + 1, a + i95 + 1, med, &r1, &r2);
+      s1 = below * d05 + r1 + above * d95;
+      s2 = below * (d05 * d05) + r2 + above * (d95 * d95);
     }
     const double inv = 1.0 / md;
     const double e1 = s1 * inv;
     double var = s2 * inv - e1 * e1;
     if (var < 0) var = 0;
     const double sd = sqrt(var);
-    const double cen = r->centre == 0 ? med : c0 + e1;
+    const double cen = r->centre == 0 ? med : med + e1;
     const double lo = cen - r->sigma_low * sd, hi = cen + r->sigma_high * sd;
     out.low = lo;
     out.high = hi;
@@ -268,6 +272,7 @@ bounds_t sigma_clip_SFX(const rule_t* r, const SAS SET* s, int st, int f0, int f
     ++it;
     if (a2 == a && b2 == b) {
       if (!winsor) {
+        out.centre = med;
         out.sum = s1;
         out.sum_first = a;
         out.sum_last = b;
@@ -284,16 +289,15 @@ bounds_t sigma_clip_SFX(const rule_t* r, const SAS SET* s, int st, int f0, int f
 // The rule's selection of the finite samples [f0, f1).
 bounds_t decide_SFX(const rule_t* r, const SAS SET* s, int st, int f0, int f1) {
   const int nf = f1 - f0;
-  const double c0 = median_SFX(s, st, f0, nf);
   bounds_t out;
-  out.centre = c0;
+  out.centre = 0;
   out.low = -INFINITY;
   out.high = INFINITY;
   out.by_rank = 0;
   out.sum_first = -1;
   if (nf >= 3) {
     if (r->reject == REJECT_SIGMA || r->reject == REJECT_WINSOR) {
-      out = sigma_clip_SFX(r, s, st, f0, f1, c0);
+      out = sigma_clip_SFX(r, s, st, f0, f1);
     } else if (r->reject == REJECT_PERCENTILE) {
       out.low = quantile_SFX(s, st, f0, nf, r->percentile_low / 100.0);
       out.high = quantile_SFX(s, st, f0, nf, r->percentile_high / 100.0);
@@ -369,25 +373,28 @@ void pixel_SFX(const rule_t* r, __global const float* x, long xs, int n, SAS SET
       if (in) {
         const double wj = weighted ? w[j] : 1.0;
         wsum += wj;
-        wx += wj * (v - b.centre);
+        wx += wj * v;
       } else if (!isnan(v) && frame_rejected) {
         atomic_inc(frame_rejected + j);
       }
     }
   }
   if (kept == 0) return;
-  double v = 0, s1, s2;
+  double v = 0, c, s1, s2;
   switch (r->combine) {
     case COMBINE_MEAN:
     case COMBINE_SUM:
-      if (b.first == b.sum_first && b.last == b.sum_last)
+      if (b.first == b.sum_first && b.last == b.sum_last) {
+        c = b.centre;
         s1 = b.sum;
-      else
-        sums_SFX(s, st, b.first, b.last, b.centre, &s1, &s2);
-      v = r->combine == COMBINE_SUM ? b.centre * (double)kept + s1 : b.centre + s1 / (double)kept;
+      } else {
+        c = median_SFX(s, st, b.first, kept);
+        sums_SFX(s, st, b.first, b.last, c, &s1, &s2);
+      }
+      v = r->combine == COMBINE_SUM ? c * (double)kept + s1 : c + s1 / (double)kept;
       break;
-    case COMBINE_WMEAN:
-      v = b.centre + wx / wsum;
+    case COMBINE_WMEAN:  // numpy's average: about no centre that could be far from the kept samples
+      v = wx / wsum;
       break;
     case COMBINE_MEDIAN:
       v = median_SFX(s, st, b.first, kept);
