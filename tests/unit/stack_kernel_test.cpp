@@ -1487,7 +1487,7 @@ TEST(FrameStats, NoiseWeightsAreInverseVariance) {
 
 // Deviations from the median beyond FLT_MAX count in the MAD (as float, they
 // were inf and left out): median 1e38, deviations 4e38 x 3, 0, 1e38, 2e38 x 2,
-// MAD 2e38 (it was 1.5e38).
+// MAD 2e38 (it was 1.5e38). Subnormal ones are exact.
 TEST(FrameStats, NoiseBeyondTheFloatRange) {
   auto rt = make_runtime();
   ASSERT_TRUE(rt);
@@ -1498,6 +1498,13 @@ TEST(FrameStats, NoiseBeyondTheFloatRange) {
   ASSERT_TRUE(out) << out.error().message;
   const double sd = 1.482602218505602 * static_cast<double>(2e38f);
   EXPECT_NEAR(out->frame_weight[1] * sd * sd, 1.0, 1e-6);
+  // Subnormal deviations stay exact (halved, 3 x the smallest would round to 2 x).
+  const float tiny = std::numeric_limits<float>::denorm_min();
+  p.frames[1] = {0, 0, 0, 3 * tiny, -3 * tiny, 3 * tiny, -3 * tiny};
+  out = frame_params(rt->run_env(), p.view(), policy, settings());
+  ASSERT_TRUE(out) << out.error().message;
+  const double small = 1.482602218505602 * 3 * static_cast<double>(tiny);
+  EXPECT_NEAR(out->frame_weight[1] * small * small, 1.0, 1e-12);
 }
 
 // A frame that is an exact multiple of the reference fits it with residuals

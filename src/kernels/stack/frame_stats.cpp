@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <tuple>
@@ -86,16 +87,20 @@ Result<std::pair<double, double>> linear_fit(const std::vector<float>& x, const 
   return std::make_pair(a, b);
 }
 
-// Median and MAD of a plane's finite pixels (the plane is overwritten).
-// The deviations are halved in the float plane: they reach 2 FLT_MAX, which
-// a float holds only as inf (and the median would leave those out); halving
-// is exact.
+// Median and MAD of a plane's finite pixels (the plane is overwritten). The
+// deviations go back into the float plane, halved where one exceeds FLT_MAX
+// (up to 2 FLT_MAX; as inf the median would leave it out). Halving is exact
+// but for subnormal deviations, hence only then.
 std::pair<double, double> median_and_mad(std::vector<float>& plane, bool want_mad) {
   const double med = median_of_finite(plane);
   if (!want_mad || std::isnan(med)) return {med, 0.0};
+  double widest = 0;
+  for (float v : plane)
+    if (std::isfinite(v)) widest = std::max(widest, std::fabs(static_cast<double>(v) - med));
+  const double scale = widest > std::numeric_limits<float>::max() ? 0.5 : 1.0;
   for (float& v : plane)
-    if (std::isfinite(v)) v = static_cast<float>(0.5 * std::fabs(static_cast<double>(v) - med));
-  return {med, 2 * median_of_finite(plane)};
+    if (std::isfinite(v)) v = static_cast<float>(scale * std::fabs(static_cast<double>(v) - med));
+  return {med, median_of_finite(plane) / scale};
 }
 
 // The weights the pixel loops use: a weighted mean does not change when all
