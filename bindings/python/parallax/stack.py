@@ -166,6 +166,8 @@ class _Frames:
             raise InvalidArgumentError("frames is empty: stacking needs at least one frame")
         if 0 in frame_shape:
             raise InvalidArgumentError(f"{where}: frames of shape {frame_shape} have no pixels")
+        if len(frame_shape) == 3:  # the C field is an int32 (and the library takes at most 64 channels)
+            _args.integer(f"{where}: channels", frame_shape[0], 32)
         self.n = n
         self.has_channels = len(frame_shape) == 3
         self.c, self.h, self.w = (1, *frame_shape) if len(frame_shape) == 2 else frame_shape
@@ -429,7 +431,7 @@ def stack(frames: FramesLike, *, runtime: Optional[Runtime] = None, combine: str
     :param sigma: sets both ``sigma_low`` and ``sigma_high`` when given.
     :param sigma_low: clipping bound below the centre, in standard deviations (>= 0; default 3).
     :param sigma_high: clipping bound above the centre (default 3).
-    :param max_iters: clipping iterations at most (default 5); None = until nothing changes.
+    :param max_iters: clipping iterations at most (default 5); None (or -1, as in C) = until nothing changes.
     :param centre: the clipping centre, "median" (default) or "mean" (astropy's cenfunc).
     :param n_low: "minmax": lowest samples dropped per pixel (default 1).
     :param n_high: "minmax": highest samples dropped (default 1).
@@ -556,12 +558,19 @@ def sigma_clipped_mean(cube: Any, axis: Union[None, int, Tuple[int, ...]] = 0, s
         sigma``).
     :param sigma_upper: the upper bound; None or 0 = ``sigma``.
     :param maxiters: clipping iterations at most; None or 0 = until nothing changes (astropy's ``maxiters or inf``).
+        -1, as astropy 5.2: until nothing changes along axes, none at all with ``axis=None`` (the mean of the finite
+        samples).
     :param runtime: the :class:`Runtime`; None = :func:`default_runtime`.
     :returns: float32, of the cube's shape without ``axis``; a np.float32 scalar for a 1-D cube or axis=None.
     """
     data = _real_array("cube", cube)
     if data.ndim < 1:
         raise InvalidArgumentError("cube is 0-dimensional: give at least one axis of samples")
+    # A negative maxiters: astropy clips until nothing changes along axes (-1; other values do what its C loop
+    # happens to do), and not at all with axis=None.
+    no_iterations = axis is None and maxiters is not None and maxiters < 0
+    if not no_iterations and maxiters is not None and maxiters < -1:
+        raise InvalidArgumentError(f"maxiters = {maxiters}: give a count >= 1, or None or 0 for until nothing changes")
     if axis is None:
         axis = tuple(range(data.ndim))
     axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
@@ -580,8 +589,10 @@ def sigma_clipped_mean(cube: Any, axis: Union[None, int, Tuple[int, ...]] = 0, s
     h, w = (math.prod(rest[:-1]), rest[-1]) if rest else (1, 1)
     if samples.shape[0] == 0 or h * w == 0:
         raise InvalidArgumentError(f"cube of shape {data.shape} has no samples along axis {axis!r} or no positions")
-    result = stack(samples.reshape(samples.shape[0], h, w), runtime=runtime, reject="sigma_clip",
-                   sigma_low=sigma_lower or sigma, sigma_high=sigma_upper or sigma, max_iters=maxiters or None,
+    result = stack(samples.reshape(samples.shape[0], h, w), runtime=runtime,
+                   reject="none" if no_iterations else "sigma_clip",
+                   sigma_low=sigma_lower or sigma, sigma_high=sigma_upper or sigma,
+                   max_iters=None if no_iterations else maxiters or None,
                    centre="median",
                    return_count=False, name="sigma_clipped_mean")
     image = result.image.reshape(rest)

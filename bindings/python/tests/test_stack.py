@@ -822,6 +822,8 @@ def test_bad_frames_are_refused_clearly(srt):
         parallax.stack(ok, shape=(3, 4, 5), runtime=srt)
     with pytest.raises(parallax.InvalidArgumentError, match="channels = 3.*1 channel"):
         parallax.stack(ok, channels=3, runtime=srt)
+    with pytest.raises(parallax.InvalidArgumentError, match="channels = 2147483648 does not fit"):
+        parallax.stack(lambda *a: 0, shape=(3, 2 ** 31, 1, 1), runtime=srt)
 
 
 def test_bad_options_are_refused_clearly(srt):
@@ -916,10 +918,11 @@ def test_sigma_clipped_mean_shapes_and_options(srt):
 
 def test_sigma_clipped_mean_takes_astropys_arguments(srt):
     """Axis tuples pool their samples; sigma_lower=0 and maxiters=0 mean what astropy's `or` makes them mean
-    (sigma, and until nothing changes)."""
+    (sigma, and until nothing changes); maxiters=-1 is until nothing changes along axes, no clipping with axis=None."""
     cube = nasty_cube(np.random.default_rng(25), 7, 5, 9)
     for kwargs in (dict(axis=(0, 2)), dict(axis=(2, 0), sigma=2.0), dict(axis=0, sigma=2.0, sigma_lower=0),
-                   dict(axis=0, maxiters=0), dict(axis=(0, 1, 2))):
+                   dict(axis=0, maxiters=0), dict(axis=(0, 1, 2)), dict(axis=0, maxiters=-1),
+                   dict(axis=None, maxiters=-1, sigma=1.0)):
         got = parallax.sigma_clipped_mean(cube, runtime=srt, **kwargs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -928,6 +931,8 @@ def test_sigma_clipped_mean_takes_astropys_arguments(srt):
         raw = np.ma.filled(raw, np.nan)
         assert np.shape(got) == np.shape(raw), kwargs
         np.testing.assert_allclose(np.asarray(got, np.float64), raw, rtol=MEAN_RTOL, err_msg=str(kwargs))
+    with pytest.raises(parallax.InvalidArgumentError, match="maxiters = -3"):
+        parallax.sigma_clipped_mean(cube, runtime=srt, maxiters=-3)
 
 
 # ---------------------------------------------------------------------------------------------------------------
