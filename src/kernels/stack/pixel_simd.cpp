@@ -213,11 +213,8 @@ class HalfLanes {
     };
     const MD untrusted = hn::AndNot(bounds(s1, s2, c0_), active_);
     if (HWY_UNLIKELY(!hn::AllFalse(dd_, untrusted))) {  // their sums again, about med
-      constexpr size_t kLanes = hn::MaxLanes(DD());
       HWY_ALIGN double lanes[8][kLanes];
-      hn::Store(hn::IfThenElseZero(untrusted, hn::Set(dd_, 1.0)), dd_, lanes[0]);
-      hn::Store(a_, dd_, lanes[1]);
-      hn::Store(m, dd_, lanes[2]);
+      pick(untrusted, a_, m, lanes);
       hn::Store(med, dd_, lanes[3]);
       hn::Store(lo_clamp, dd_, lanes[4]);
       hn::Store(hi_clamp, dd_, lanes[5]);
@@ -287,11 +284,8 @@ class HalfLanes {
         value = sum ? hn::Add(hn::Mul(c0_, kept), s1) : hn::Add(c0_, hn::Div(s1, kept));
         const MD untrusted = hn::And(hn::Gt(kept, zero), hn::Not(trusted_sums(s1, hn::Sub(kb.k2, ka.k2), kept)));
         if (HWY_UNLIKELY(!hn::AllFalse(dd_, untrusted))) {  // their mean again, about their median
-          constexpr size_t kLanes = hn::MaxLanes(DD());
           HWY_ALIGN double lanes[4][kLanes];
-          hn::Store(hn::IfThenElseZero(untrusted, hn::Set(dd_, 1.0)), dd_, lanes[0]);
-          hn::Store(A_, dd_, lanes[1]);
-          hn::Store(kept, dd_, lanes[2]);
+          pick(untrusted, A_, kept, lanes);
           hn::Store(value, dd_, lanes[3]);
           mean_about_median_lanes(sorted_, g_.G, g_.H, sum, lanes);
           value = hn::Load(dd_, lanes[3]);
@@ -351,6 +345,15 @@ class HalfLanes {
   HWY_INLINE VD k_at(const double* k, VD idx) const {
     const VI i = hn::Min(hn::Max(position(idx), hn::Zero(di_)), count_);
     return hn::GatherIndex(dd_, k, hn::PromoteTo(dl_, hn::Add(hn::ShiftLeftSame(i, row_shift_ - 1), lane_)));
+  }
+
+  // The first rows of a fallback's lane arrays (sums_about_lanes): the lanes
+  // picked, their ranges' first positions and lengths.
+  static constexpr size_t kLanes = hn::MaxLanes(DD());
+  HWY_INLINE void pick(MD lanes, VD a, VD m, double (*rows)[kLanes]) const {
+    hn::Store(hn::IfThenElseZero(lanes, hn::Set(dd_, 1.0)), dd_, rows[0]);
+    hn::Store(a, dd_, rows[1]);
+    hn::Store(m, dd_, rows[2]);
   }
 
   // prefix_moments_trusted and prefix_sums_trusted, lane by lane (the same
