@@ -49,9 +49,10 @@ Bounds sigma_clip(const PixelRule& r, const float* s, int64_t f0, int64_t f1, co
     }
     const double inv = 1.0 / md;  // one division for both moments (a division is slow; the SIMD loops do the same)
     double e1 = s1 * inv;
-    double var = s2 * inv - e1 * e1;
+    const double q = s2 * inv;
+    double var = q - e1 * e1;
     double base = c0;  // the centre of the sums
-    if (!prefix_moments_trusted(s2 * inv, var)) {
+    if (!prefix_moments_trusted(q, var)) {
       sums_about(s, 1, a, m, med, lo_clamp, hi_clamp, s1, s2);
       e1 = s1 * inv;
       var = s2 * inv - e1 * e1;

@@ -1,6 +1,8 @@
 // The per-pixel rule of plx_stack, one pixel at a time: the definition that
-// the SIMD loops (pixel_simd.cpp) and the OpenCL kernel (stack.cl) follow
-// operation for operation, used for any number of frames and for MINMAX.
+// the SIMD loops (pixel_simd.cpp) follow operation for operation, and the
+// OpenCL kernel (stack.cl) in its decisions (it takes a range's sums directly,
+// about the range's median: within 1e-6 of these), used for any number of
+// frames and for MINMAX.
 //
 // A pixel's samples are sorted (NaN as +inf, so the finite ones are a range
 // [f0, f1)); every clipping iteration keeps a sub-range, so its median is

@@ -347,8 +347,9 @@ class HalfLanes {
     return hn::GatherIndex(dd_, k, hn::PromoteTo(dl_, hn::Add(hn::ShiftLeftSame(i, row_shift_ - 1), lane_)));
   }
 
-  // The first rows of a fallback's lane arrays (sums_about_lanes): the lanes
-  // picked, their ranges' first positions and lengths.
+  // The first rows of a fallback's lane arrays (sums_about_lanes,
+  // mean_about_median_lanes): the lanes picked, their ranges' first positions
+  // and lengths.
   static constexpr size_t kLanes = hn::MaxLanes(DD());
   HWY_INLINE void pick(MD lanes, VD a, VD m, double (*rows)[kLanes]) const {
     hn::Store(hn::IfThenElseZero(lanes, hn::Set(dd_, 1.0)), dd_, rows[0]);
