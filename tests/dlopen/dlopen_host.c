@@ -332,6 +332,7 @@ static void* pool_thread(void* arg) {
 /* The last runtime goes while another host thread that ran work lives on,
  * then the host dlcloses and keeps running while oneTBB's workers wake. */
 static int outliving_host_thread(const char* path) {
+  const int threads_before = thread_count(); /* an OpenCL driver's, loaded by the phases before */
   void* lib = open_library(path);
   struct PoolThread t;
   pthread_t thread;
@@ -366,9 +367,16 @@ static int outliving_host_thread(const char* path) {
     fprintf(stderr, "FAIL: plx_parallel_for failed on a host thread\n");
     return 1;
   }
+  /* Unmapped is right only when no worker is left to run its code: with one
+   * usable CPU oneTBB starts none (no thread is left beyond those before). */
   if (is_mapped("libparallax") != 1) {
-    fprintf(stderr, "FAIL: libparallax was unmapped under oneTBB's workers\n");
-    return 1;
+    if (thread_count() > threads_before) {
+      fprintf(stderr, "FAIL: libparallax was unmapped under oneTBB's workers (%d threads, %d before)\n",
+              thread_count(), threads_before);
+      return 1;
+    }
+    printf("outliving host thread: no oneTBB worker outlived the runtime, and dlclose unloaded the library\n");
+    return 0;
   }
   printf("outliving host thread: dlclose kept the library loaded for oneTBB's workers\n");
   return 0;
