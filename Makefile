@@ -93,8 +93,11 @@ abi-baseline: deps build
 	abidw --headers-dir $(CURDIR)/include --drop-private-types --short-locs --no-corpus-path --no-comp-dir-path \
 	      --drop-undefined-syms --exported-interfaces-only $(BUILD_DIR)/src/libparallax.so > $(ABI_BASELINE)
 
+# PREFIX at install time, not only when build/ was first configured (the
+# installed files are relocatable: parallax.pc and the CMake package find
+# their prefix from where they lie).
 install: build
-	cmake --install $(BUILD_DIR)
+	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
 
 # The C API reference as HTML in $(BUILD_DIR)/docs/html (doxygen, when installed).
 docs:
