@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +26,19 @@ struct BenchOptions {
 
 // The runtime's usable OpenCL devices: (index, info).
 std::vector<std::pair<int32_t, plx_device_info_t>> usable_devices(plx_runtime_t* runtime);
+
+// A new directory under /tmp, removed with what it holds when it goes.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& what);  // `what` names the caller in the error
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
 
 // A file the Python peer finds in its directory (its first argument).
 struct PeerFile {

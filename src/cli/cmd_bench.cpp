@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "bench.hpp"
 #include "commands.hpp"
@@ -123,7 +124,8 @@ Command add_bench_command(CLI::App& app) {
   cmd->add_option("--reps", f->options.reps,
                   "Runs per timing, best of (stack, coadd: at least; short runs repeat for a second)")
       ->check(CLI::Range(1, 1000));
-  cmd->add_flag("--quick", f->options.quick, "Small sizes: check the suite runs, not its speed");
+  cmd->add_flag("--quick", f->options.quick,
+                "Small sizes: check the suite runs, not its speed (device: the figures are not cached)");
   cmd->add_flag("--sigma-only", f->options.sigma_only, "Stack suite: time the sigma clip only")->group("");
   cmd->add_option("--shape", f->options.stack_shape,
                   "Stack suite: FRAMES,HEIGHT,WIDTH instead of 32,1024,1024 (e.g. 1000,128,64: many frames)")
@@ -138,6 +140,14 @@ Command add_bench_command(CLI::App& app) {
     if (!cmd->parsed()) return -1;
     // Device benchmarks measure every OpenCL device unless told otherwise.
     if (f->suite == "device" && f->runtime.device_types.empty()) f->runtime.device_types = "any";
+    // plx_device_measure caches what it measures for the planner: figures of
+    // small sizes would understate a device, so --quick measures into a cache
+    // of its own, removed after.
+    std::optional<TempDir> quick_cache;
+    if (f->suite == "device" && f->options.quick) {
+      quick_cache.emplace("bench --suite device --quick");
+      f->runtime.cache_dir = quick_cache->path().string();
+    }
     Runtime runtime(f->runtime);
     const std::string& suite = f->suite;
     if (suite == "gemm" && f->options.gemm_first_call >= 0) {  // a child of the gemm suite

@@ -73,6 +73,7 @@ Runtime::Runtime(const RuntimeFlags& f) {
   options.device_types = parse_device_types(f.device_types);
   if (!f.device_filter.empty()) options.device_filter = f.device_filter.c_str();
   if (!f.profile.empty()) options.machine_profile = f.profile.c_str();
+  if (!f.cache_dir.empty()) options.cache_dir = f.cache_dir.c_str();
   if (f.verbose) {
     options.log_callback = log_to_stderr;
     options.log_level = PLX_LOG_DEBUG;

@@ -26,6 +26,7 @@ struct RuntimeFlags {
   double vram_fraction = 0.5;
   int reserve_cpus = 0;
   int max_cpu_workers = 0;
+  std::string cache_dir;  // not a flag: empty = the library's default
 };
 
 void add_runtime_flags(CLI::App& command, RuntimeFlags& flags);

@@ -235,7 +235,9 @@ def test_bench_unknown_suite_is_a_usage_error():
     assert "--suite" in result.stderr
 
 
-def test_bench_device_quick_measures_and_caches_for_the_planner(tmp_path):
+def test_bench_device_quick_measures_without_touching_the_planners_cache(tmp_path):
+    # Figures of --quick's small sizes would understate a device (the full
+    # suite caches its figures: plx_device_measure, tested in the unit suite).
     env = {"XDG_CACHE_HOME": str(tmp_path), "POCL_KERNEL_CACHE": "0"}
     result = run_json("bench", "--suite", "device", "--quick", env=env)
     assert result["devices"], "PoCL is installed by make deps"
@@ -244,9 +246,6 @@ def test_bench_device_quick_measures_and_caches_for_the_planner(tmp_path):
                     "launch_roundtrip_us", "stream_gbps"):
             assert device[key] > 0, key
         assert device["stream_bytes"] == 64 << 20
-    assert (tmp_path / "parallax" / "device_figures.json").exists()
-    assert (tmp_path / "parallax").stat().st_mode & 0o777 == 0o700
+    assert not (tmp_path / "parallax").exists()
     info = run_json("info", "--device-types", "any", env=env)
-    measured = [d for d in info["devices"] if d["measured_gbps"]]
-    assert len(measured) == len(result["devices"])
-    assert measured[0]["measured_gbps"] == result["devices"][0]["stream_gbps"]
+    assert not [d for d in info["devices"] if d["measured_gbps"]]
