@@ -297,7 +297,7 @@ typedef struct plx_runtime_options {
    *  fail, e.g. "task=7@1-2:out_of_memory;chunk=3:task_failed" (task 7 fails
    *  with PLX_ERR_OUT_OF_MEMORY on its attempts 1 and 2; chunk 3 of every loop
    *  fails). Rules, separated by ';':
-   *  - "task=INDEX[@ATTEMPTS]:STATUS": a task of plx_run_tasks, on the given
+   *  - "task=INDEX[@ATTEMPTS]:STATUS": a task of plx_tasks_run, on the given
    *    attempts (N, N-M or *, the default);
    *  - "chunk=INDEX:STATUS": a chunk of plx_parallel_for / plx_parallel_reduce;
    *  - "alloc=INDEX:STATUS", "build=INDEX:STATUS", "enqueue=INDEX:STATUS": the
@@ -1080,7 +1080,10 @@ PLX_API plx_status_t plx_device_measure(plx_runtime_t* runtime, int32_t device_i
  *   sigma_high x std] } until nothing changes or max_iters; then every finite
  *   sample is tested again against the last bounds, so a sample rejected early
  *   can come back. As in astropy, if an iteration rejects every survivor the
- *   bounds become NaN and nothing is rejected.
+ *   bounds become NaN and nothing is rejected. The bounds are inclusive, and
+ *   the variance (m sum d^2 - (sum d)^2) / m^2 carries one rounding where the
+ *   sums are exact (integer data): a sample exactly on a bound is kept, as
+ *   in astropy.
  * - WINSORIZED_SIGMA_CLIP: the same, but each iteration clamps the survivors
  *   to their 5th and 95th percentiles (numpy's linear interpolation) before
  *   taking centre and std; the bounds test the unclamped samples.

@@ -182,6 +182,30 @@ TEST_F(StackDevice, SurvivorsFarFromTheMedianAgreeWithTheCpu) {
   }
 }
 
+// Small counts put samples exactly on a bound, and two survivors lie on
+// their own bounds at sigma 1: the kernel's sums (about each range's median)
+// and the CPU's (the prefix sums, or about the median for two samples) are
+// exact there, and both keep such samples.
+TEST_F(StackDevice, SamplesOnABoundAgreeWithTheCpu) {
+  for (int64_t n : {5, 7, 20}) {
+    Frames f(n, 9, 37, 1, static_cast<uint64_t>(n));
+    std::mt19937_64 rng(static_cast<uint64_t>(n) + 11);
+    for (float& v : f.data) v = static_cast<float>(rng() % 4);
+    for (double sigma_low : {3.0, 1.0})
+      for (const Rule& rule :
+           {Rule{PLX_REJECT_SIGMA_CLIP, PLX_COMBINE_MEAN}, Rule{PLX_REJECT_SIGMA_CLIP, PLX_COMBINE_SUM}}) {
+        plx_stack_desc_t cpu_desc = desc_for(f, rule, PLX_PREFER_CPU), gpu_desc = desc_for(f, rule, PLX_PREFER_GPU);
+        cpu_desc.sigma_low = gpu_desc.sigma_low = sigma_low;
+        cpu_desc.sigma_high = gpu_desc.sigma_high = sigma_low == 1 ? 1 : 2.5;
+        Out cpu, gpu;
+        ASSERT_EQ(run(rt_, cpu_desc, cpu), PLX_OK) << last_error();
+        ASSERT_EQ(run(rt_, gpu_desc, gpu), PLX_OK) << last_error();
+        EXPECT_GE(gpu.r.device_index, 0);
+        expect_agree(cpu, gpu, "N=" + std::to_string(n) + " sigma_low " + std::to_string(sigma_low));
+      }
+  }
+}
+
 TEST_F(StackDevice, SameBitsForAnyChunkingAndColumnTiles) {
   Frames f(40, 33, 301, 1, 7);
   const Rule rule{PLX_REJECT_SIGMA_CLIP, PLX_COMBINE_MEAN};

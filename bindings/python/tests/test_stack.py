@@ -217,6 +217,21 @@ def test_survivors_far_from_the_median_of_all_samples(srt, cenfunc):
         check_sigma_clip(r, sigma_clip_reference(wide, sl, su, it, cenfunc), wide, max_ambiguous=1)
 
 
+def test_samples_exactly_on_a_bound_as_astropy(srt):
+    """Counts put samples exactly on a bound (0, 0, 1, 2, 0 at sigma_upper 2.5: the bound is 2), and two survivors
+    lie on their own bounds at sigma 1: kept, as astropy keeps them, in every pixel (no tolerance here). Before,
+    the variance's rounding rejected such samples in one pixel of ten, and left NaN where two survived."""
+    rng = np.random.default_rng(11)
+    cases = [(rng.poisson(0.6, (5, 40, 50)), 3, 2.5), (rng.poisson(5, (9, 40, 50)), 2, 2),
+             (rng.normal(0, 1, (6, 40, 50)), 1, 1), (rng.normal(1000, 30, (7, 40, 50)), 1, 1)]
+    for data, sl, su in cases:
+        data = data.astype(np.float32)
+        clipped = _astropy(data.astype(np.float64), sl, su, 5)[0]
+        r = parallax.stack(data, runtime=srt, reject="sigma_clip", sigma_low=sl, sigma_high=su, max_iters=5)
+        np.testing.assert_array_equal(r.count, clipped.count(axis=0))
+        assert_close(r.image, np.ma.filled(clipped.mean(axis=0), np.nan), scale=1e-3)
+
+
 def test_fewer_than_three_finite_samples_are_not_clipped(srt):
     # Astropy with sigma_low = 0.5 clips the lower of two samples; the library keeps both (documented).
     data = np.array([[[1.0, 1.0, np.nan]], [[5.0, np.nan, np.nan]], [[np.nan, np.inf, 2.0]]], np.float32)

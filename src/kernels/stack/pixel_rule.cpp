@@ -47,20 +47,18 @@ Bounds sigma_clip(const PixelRule& r, const float* s, int64_t f0, int64_t f1, co
       lo_clamp = q05;
       hi_clamp = q95;
     }
-    const double inv = 1.0 / md;  // one division for both moments (a division is slow; the SIMD loops do the same)
-    double e1 = s1 * inv;
-    const double q = s2 * inv;
-    double var = q - e1 * e1;
+    // Two samples, x1 < x2, have the bounds med -/+ sigma (x2 - x1) / 2: at
+    // sigma 1 exactly on them, where astropy's two passes are exact (and keep
+    // both). Their sums about their median (d = -h, h) are exact too.
     double base = c0;  // the centre of the sums
-    if (!prefix_moments_trusted(q, var)) {
+    if (m <= 2 || !prefix_sums_trusted(s1, s2, m)) {
       sums_about(s, 1, a, m, med, lo_clamp, hi_clamp, s1, s2);
-      e1 = s1 * inv;
-      var = s2 * inv - e1 * e1;
       base = med;
     }
+    double var = variance_from_sums(s1, s2, md);
     if (var < 0) var = 0;
     const double sd = std::sqrt(var);
-    const double cen = r.centre == Centre::median ? med : base + e1;
+    const double cen = r.centre == Centre::median ? med : base + s1 / md;
     const double lo = cen - r.sigma_low * sd, hi = cen + r.sigma_high * sd;
     out.low = lo;
     out.high = hi;

@@ -11,7 +11,7 @@
 // the sums of a range never include a value outside it and a 1e30 outlier
 // cannot swamp the others. Where a range lies far from c0 for its spread
 // (most of a pixel's samples are outliers), its sums are taken again about
-// its own median (prefix_moments_trusted).
+// its own median (prefix_sums_trusted).
 #pragma once
 
 #include <cstddef>
@@ -44,23 +44,28 @@ Bounds reject(const PixelRule& rule, const float* s, int64_t f0, int64_t f1, con
 // Fills k1[f0..f1], k2[f0..f1] for centre c0.
 void build_prefix(const float* s, int64_t f0, int64_t f1, double c0, double* k1, double* k2);
 
-// Whether a range's moments taken from the prefix sums are good: q = the mean
-// of d^2 (d = s - c0), var = q - (the mean of d)^2, as computed. Each d
-// carries a rounding relative to itself, and so do the prefix sums (of
-// positive terms, or of terms the range's own exceed: the rows between a
-// range and the middle row lie between it and c0), so the variance carries
-// one of about n epsilon relative to q: good to some 256 n epsilon while
-// q <= 256 var, that is while the range's mean is within 16 standard
+// Whether a range's sums s1 (of d = s - c0) and s2 (of d^2) over m samples,
+// taken from the prefix sums, are good: 256 s1^2 <= 255 s2 m, that is q <=
+// 256 var (q = s2 / m, the mean of d^2). Each d carries a rounding relative
+// to itself, and so do the prefix sums (of positive terms, or of terms the
+// range's own exceed: the rows between a range and the middle row lie between
+// it and c0), so the variance carries one of about n epsilon relative to q:
+// good to some 256 n epsilon while the range's mean is within 16 standard
 // deviations of c0. Only pixels whose samples are mostly outliers get
-// further; their moments are taken again, about the range's median.
+// further; their sums are taken again, about the range's median.
 constexpr double kTrustedSpread = 256;
-inline bool prefix_moments_trusted(double q, double var) { return q <= kTrustedSpread * var; }
-
-// The same test for the sums s1 (of d) and s2 (of d^2) of m samples, without
-// a division: 256 s1^2 <= 255 s2 m.
 inline bool prefix_sums_trusted(double s1, double s2, int64_t m) {
   return kTrustedSpread * (s1 * s1) <= (kTrustedSpread - 1) * (s2 * static_cast<double>(m));
 }
+
+// The variance of m samples from their sums s1 and s2 (about any centre):
+// (m s2 - s1^2) / m^2. With exact sums (integer data, or few distinct
+// digits) the numerator is exact and the variance carries one rounding, so a
+// sample exactly on a bound stays on it, as in astropy's two passes: the
+// form s2 / m - (s1 / m)^2 it replaces rounded s1 / m first, and with 5
+// frames of small counts (0, 0, 1, 2, 0 at sigma_high 2.5: the bound is 2)
+// rejected a sample astropy keeps in one pixel of nine.
+inline double variance_from_sums(double s1, double s2, double m) { return (m * s2 - s1 * s1) / (m * m); }
 
 // The sums of d = v - c and d^2 over the samples at sorted positions
 // [a, a + m) (stride floats apart), each v clamped to [lo, hi] (the

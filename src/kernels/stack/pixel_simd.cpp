@@ -84,7 +84,7 @@ struct Group {
   int32_t* high = nullptr;
 };
 
-// Where a half's prefix sums cannot be trusted (prefix_moments_trusted), the
+// Where a half's prefix sums cannot be trusted (prefix_sums_trusted), the
 // lanes picked in lanes[0] (non-zero) go through the per-pixel rule's own
 // functions, lane by lane (the same bits): rare, and out of line. Their
 // sorted samples [a, a + m) are lanes[1], lanes[2].
@@ -194,25 +194,11 @@ class HalfLanes {
       lo_clamp = q05;
       hi_clamp = q95;
     }
-    // One division for both moments (as pixel_rule.cpp); none for the first
-    // range of a group without NaN or inf: n samples in every lane.
-    const VD inv = first && g_.all_finite ? hn::Set(dd_, 1.0 / static_cast<double>(g_.n)) : hn::Div(one, m);
-    const MD empty = hn::Eq(m, zero);  // astropy: NaN bounds
-    const VD nan = hn::Set(dd_, std::numeric_limits<double>::quiet_NaN());
-    VD new_lo, new_hi;
-    // The bounds from the sums s1, s2 about `base`; whether those were
-    // trusted (prefix_moments_trusted).
-    auto bounds = [&](VD s1, VD s2, VD base) {
-      const VD e1 = hn::Mul(s1, inv), q = hn::Mul(s2, inv);
-      const VD var = hn::Sub(q, hn::Mul(e1, e1));
-      const VD sd = hn::Sqrt(hn::IfThenElse(hn::Lt(var, zero), zero, var));
-      const VD cen = rule.centre == Centre::median ? med : hn::Add(base, e1);
-      new_lo = hn::IfThenElse(empty, nan, hn::Sub(cen, hn::Mul(hn::Set(dd_, rule.sigma_low), sd)));
-      new_hi = hn::IfThenElse(empty, nan, hn::Add(cen, hn::Mul(hn::Set(dd_, rule.sigma_high), sd)));
-      return trusted(q, var);
-    };
-    const MD untrusted = hn::AndNot(bounds(s1, s2, c0_), active_);
-    if (HWY_UNLIKELY(!hn::AllFalse(dd_, untrusted))) {  // their sums again, about med
+    // Sums that cannot be trusted (prefix_sums_trusted), and those of two
+    // samples (see pixel_rule.cpp), are taken again, about med, lane by lane.
+    VD base = c0_;
+    const MD untrusted = hn::AndNot(hn::And(trusted_sums(s1, s2, m), hn::Gt(m, hn::Set(dd_, 2.0))), active_);
+    if (HWY_UNLIKELY(!hn::AllFalse(dd_, untrusted))) {
       HWY_ALIGN double lanes[8][kLanes];
       pick(untrusted, a_, m, lanes);
       hn::Store(med, dd_, lanes[3]);
@@ -221,11 +207,24 @@ class HalfLanes {
       hn::Store(zero, dd_, lanes[6]);
       hn::Store(zero, dd_, lanes[7]);
       sums_about_lanes(sorted_, g_.G, g_.H, lanes);
-      const VD lo = new_lo, hi = new_hi;
-      bounds(hn::Load(dd_, lanes[6]), hn::Load(dd_, lanes[7]), med);
-      new_lo = hn::IfThenElse(untrusted, new_lo, lo);
-      new_hi = hn::IfThenElse(untrusted, new_hi, hi);
+      s1 = hn::IfThenElse(untrusted, hn::Load(dd_, lanes[6]), s1);
+      s2 = hn::IfThenElse(untrusted, hn::Load(dd_, lanes[7]), s2);
+      base = hn::IfThenElse(untrusted, med, base);
     }
+    // variance_from_sums, then the bounds (NaN for an empty range, as astropy's).
+    // The first range of a group without NaN or inf has n samples in every
+    // lane: with n a power of two, 1 / n^2 is exact, and so a product by it
+    // gives the quotient's bits without a division.
+    const VD num = hn::Sub(hn::Mul(m, s2), hn::Mul(s1, s1));
+    const bool exact_inverse = first && g_.all_finite && (g_.n & (g_.n - 1)) == 0;
+    const VD var = exact_inverse ? hn::Mul(num, hn::Set(dd_, 1.0 / static_cast<double>(g_.n * g_.n)))
+                                 : hn::Div(num, hn::Mul(m, m));
+    const VD sd = hn::Sqrt(hn::IfThenElse(hn::Lt(var, zero), zero, var));
+    const VD cen = rule.centre == Centre::median ? med : hn::Add(base, hn::Div(s1, m));
+    const MD empty = hn::Eq(m, zero);
+    const VD nan = hn::Set(dd_, std::numeric_limits<double>::quiet_NaN());
+    const VD new_lo = hn::IfThenElse(empty, nan, hn::Sub(cen, hn::Mul(hn::Set(dd_, rule.sigma_low), sd)));
+    const VD new_hi = hn::IfThenElse(empty, nan, hn::Add(cen, hn::Mul(hn::Set(dd_, rule.sigma_high), sd)));
     lo_ = hn::IfThenElse(active_, new_lo, lo_);
     hi_ = hn::IfThenElse(active_, new_hi, hi_);
   }
@@ -357,9 +356,7 @@ class HalfLanes {
     hn::Store(m, dd_, rows[2]);
   }
 
-  // prefix_moments_trusted and prefix_sums_trusted, lane by lane (the same
-  // operations).
-  HWY_INLINE MD trusted(VD q, VD var) const { return hn::Le(q, hn::Mul(hn::Set(dd_, kTrustedSpread), var)); }
+  // prefix_sums_trusted, lane by lane (the same operations).
   HWY_INLINE MD trusted_sums(VD s1, VD s2, VD m) const {
     return hn::Le(hn::Mul(hn::Set(dd_, kTrustedSpread), hn::Mul(s1, s1)),
                   hn::Mul(hn::Set(dd_, kTrustedSpread - 1), hn::Mul(s2, m)));

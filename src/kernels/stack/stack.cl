@@ -258,12 +258,10 @@ bounds_t sigma_clip_SFX(const rule_t* r, const SAS SET* s, int st, int f0, int f
       s1 = below * d05 + r1 + above * d95;
       s2 = below * (d05 * d05) + r2 + above * (d95 * d95);
     }
-    const double inv = 1.0 / md;
-    const double e1 = s1 * inv;
-    double var = s2 * inv - e1 * e1;
+    double var = (md * s2 - s1 * s1) / (md * md);  // variance_from_sums of pixel_rule.hpp
     if (var < 0) var = 0;
     const double sd = sqrt(var);
-    const double cen = r->centre == 0 ? med : med + e1;
+    const double cen = r->centre == 0 ? med : med + s1 / md;
     const double lo = cen - r->sigma_low * sd, hi = cen + r->sigma_high * sd;
     out.low = lo;
     out.high = hi;
