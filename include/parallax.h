@@ -1141,9 +1141,11 @@ typedef enum plx_stack_normalize {
   PLX_NORMALIZE_NONE = 0,
   PLX_NORMALIZE_ADDITIVE = 1,       /**< offset = median(ref) - median(frame) */
   PLX_NORMALIZE_MULTIPLICATIVE = 2, /**< scale = median(ref) / median(frame) */
-  /** scale and offset from a least-squares fit ref ~ scale x frame + offset
-   *  over the pixels finite in both, refitted without the pixels whose
-   *  residual exceeds 3 standard deviations (at most 5 times). */
+  /** scale and offset from a robust least-squares fit ref ~ scale x frame +
+   *  offset over the pixels finite in both: from a start outliers cannot
+   *  pull (Theil-Sen on 256 evenly spread pixels; its residuals' MAD), least
+   *  squares over the pixels whose residual is within 3 standard deviations,
+   *  refitted until those pixels do not change (10 fits at most). */
   PLX_NORMALIZE_LINEAR_FIT = 3
 } plx_stack_normalize_t;
 
