@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -108,6 +109,56 @@ std::vector<std::string> read_list(const std::string& list) {
       paths.push_back(dir + "/" + line);
   }
   return paths;
+}
+
+// The library's message in this command's terms: its own prefix gone
+// ("plx_stack: parallax stack: "), "frame J (counting from 0)" as the file
+// (plx_stack counts frames from 0, the command's users count files, and
+// --reference, from 1), and the API's names as this command's options.
+std::string in_command_terms(std::string message, const std::vector<std::string>& paths) {
+  auto replace_all = [&message](const std::string& from, const std::string& to) {
+    for (size_t at = 0; (at = message.find(from, at)) != std::string::npos; at += to.size())
+      message.replace(at, from.size(), to);
+  };
+  for (const char* prefix : {"plx_stack_plan: ", "plx_stack: ", "parallax stack: "}) replace_all(prefix, "");
+  for (size_t at = 0; (at = message.find("frame ", at)) != std::string::npos;) {
+    const size_t digits = at + 6;
+    size_t end = digits;
+    while (end < message.size() && std::isdigit(static_cast<unsigned char>(message[end]))) ++end;
+    const std::string tail = " (counting from 0)";
+    std::string plane;
+    size_t close = end;
+    if (end > digits && message.compare(end, 9, " channel ") == 0) {
+      size_t c = end + 9;
+      while (c < message.size() && std::isdigit(static_cast<unsigned char>(message[c]))) ++c;
+      plane = message.substr(end + 9, c - end - 9);
+      close = c;
+    }
+    const size_t j = end > digits ? std::stoull(message.substr(digits, end - digits)) : paths.size();
+    if (j >= paths.size() || message.compare(close, tail.size(), tail) != 0) {
+      at = digits;
+      continue;
+    }
+    std::string name = paths[j] + " (frame " + std::to_string(j + 1);
+    if (!plane.empty()) name += ", plane " + std::to_string(std::stoi(plane) + 1);
+    name += ")";
+    message.replace(at, close + tail.size() - at, name);
+    at += name.size();
+  }
+  static const std::pair<const char*, const char*> options[] = {
+      {"ADDITIVE or MULTIPLICATIVE normalization", "--normalize add or mul"},
+      {"(use ADDITIVE or LINEAR_FIT)", "(use --normalize add or linear)"},
+      {"NOISE_VARIANCE weights are", "--weights noise weighs by"},
+      {"NOISE_VARIANCE weights", "--weights noise"},
+      {"give the weights instead", "give the weights with --weights FILE instead"},
+      {"choose another reference frame", "choose another with --reference"},
+      {"desc.percentile_high must be from percentile_low", "--percentile-high must be from --percentile-low"},
+      {"desc.percentile_low", "--percentile-low"},
+      {"desc.sigma_low", "--sigma-low"},
+      {"desc.sigma_high", "--sigma-high"},
+      {"desc.max_iters", "--max-iters"}};
+  for (const auto& [from, to] : options) replace_all(from, to);
+  return message;
 }
 
 // --weights FILE: one number >= 0 per frame, one per line, in frame order.
@@ -266,7 +317,7 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
     plx_plan_t* plan = nullptr;
     const plx_status_t planned = plx_stack_plan(runtime.get(), &desc, &plan);
     plx_plan_destroy(plan);
-    if (planned != PLX_OK) throw Failure{planned, std::string("cannot stack: ") + plx_last_error_message()};
+    if (planned != PLX_OK) throw Failure{planned, "cannot stack: " + in_command_terms(plx_last_error_message(), paths)};
   }
 
   // The outputs' files, created before the work so that an unwritable place
@@ -308,7 +359,7 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   if (status != PLX_OK) {
     if (interrupted()) throw Interrupted{};
     if (auto failure = source.failure()) throw *failure;
-    throw Failure{status, std::string("stacking failed: ") + plx_last_error_message()};
+    throw Failure{status, "stacking failed: " + in_command_terms(plx_last_error_message(), paths)};
   }
   check_interrupt();
 

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <sstream>
 
@@ -78,7 +79,24 @@ Runtime::Runtime(const RuntimeFlags& f) {
     options.log_callback = log_to_stderr;
     options.log_level = PLX_LOG_DEBUG;
   }
-  check(plx_runtime_create(&options, &runtime_));
+  if (plx_status_t status = plx_runtime_create(&options, &runtime_); status != PLX_OK) {
+    // The API's names as the command's options.
+    std::string message = plx_last_error_message();
+    static const std::pair<const char*, const char*> names[] = {
+        {"options.max_cpu_workers", "--max-cpu-workers"},
+        {"options.reserve_cpus", "--reserve-cpus"},
+        {"options.ram_fraction", "--ram-fraction"},
+        {"options.vram_fraction", "--vram-fraction"},
+        {"PLX_DEVICE_AUTO", "--device auto"},
+        {"device_types/device_filter", "--device-types/--device-filter"},
+        {"plx_runtime_create: ", ""},
+        {"device_policy GPU_REQUIRED", "--device gpu"},
+        {"matches device_types", "matches --device-types"},
+        {"and device_filter", "and --device-filter"}};
+    for (const auto& [from, to] : names)
+      if (size_t at = message.find(from); at != std::string::npos) message.replace(at, std::strlen(from), to);
+    throw Failure{status, message};
+  }
 }
 
 Runtime::~Runtime() { plx_runtime_destroy(runtime_); }

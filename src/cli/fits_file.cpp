@@ -90,7 +90,12 @@ std::string hdu_kind(File& file, int type) {
   if (type == BINARY_TBL) return "a binary table";
   int naxis = 0, status = 0;
   fits_get_img_dim(file.get(), &naxis, &status);
-  return naxis == 0 ? "an image with no pixels (NAXIS = 0)" : "an image";
+  if (naxis == 0) return "an image with no pixels (NAXIS = 0)";
+  LONGLONG naxes[9] = {0};
+  if (naxis <= 9) fits_get_img_sizell(file.get(), naxis, naxes, &status);
+  for (int i = 0; i < naxis && i < 9; ++i)  // random groups have NAXIS1 = 0
+    if (naxes[i] == 0) return "an image with no pixels (NAXIS" + std::to_string(i + 1) + " = 0)";
+  return "an image";
 }
 
 }  // namespace

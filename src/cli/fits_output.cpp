@@ -11,6 +11,8 @@
 #include <random>
 #include <set>
 
+#include "progress.hpp"
+
 namespace plx::cli::fits {
 namespace {
 
@@ -50,6 +52,7 @@ OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
       throw FileError{"cannot create a temporary file beside the output (" + temp_path_ + "): " + e.what, path_,
                       "check that its directory is writable"};
     }
+    interrupt_slot_ = remember_temporary(temp_path_);
     return;
   }
 }
@@ -58,6 +61,7 @@ OutputFile::~OutputFile() {
   if (committed_) return;
   file_.close_quietly();
   if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
+  forget_temporary(interrupt_slot_);
 }
 
 void OutputFile::check(int status, const std::string& what) {
@@ -146,6 +150,7 @@ void OutputFile::commit() {
     throw FileError{"cannot rename " + temp_path_ + " to the output: " + std::strerror(errno), path_,
                     "check the permissions of its directory"};
   committed_ = true;
+  forget_temporary(interrupt_slot_);
 }
 
 namespace {
@@ -167,19 +172,18 @@ void check_outputs(const std::vector<std::string>& outputs, const std::vector<st
     struct stat st {};
     if (::stat(out.c_str(), &st) != 0) continue;
     if (S_ISDIR(st.st_mode)) throw FileError{"the output is a directory", out, "give a file name"};
+    // Before --overwrite is suggested: it would not help here.
+    for (const std::string& in : inputs) {
+      struct stat in_st {};
+      if (::stat(in.c_str(), &in_st) == 0 && same_file(st, in_st))
+        throw FileError{in == out ? std::string("the output is also an input") : "the output is also the input " + in,
+                        out, "write the output to another file"};
+    }
     if (!overwrite) throw FileError{"the output exists", out, "pass --overwrite to replace it, or choose another name"};
     for (const auto& [other, other_st] : existing)
       if (same_file(st, other_st))
         throw FileError{"the output is the same file as " + other, out, "give distinct outputs"};
     existing.emplace_back(out, st);
-  }
-  if (existing.empty()) return;
-  for (const std::string& in : inputs) {
-    struct stat st {};
-    if (::stat(in.c_str(), &st) != 0) continue;
-    for (const auto& [out, out_st] : existing)
-      if (same_file(st, out_st))
-        throw FileError{"the output is also an input (" + in + ")", out, "write the output to another file"};
   }
 }
 

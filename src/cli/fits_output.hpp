@@ -54,6 +54,7 @@ class OutputFile {
   std::string temp_path_;
   File file_;
   bool committed_ = false;
+  int interrupt_slot_ = -1;  // remember_temporary
 };
 
 // Outputs must be new (or `overwrite`), distinct, and none of the inputs;

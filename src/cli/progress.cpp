@@ -24,16 +24,29 @@ double seconds(Clock::time_point since) { return std::chrono::duration<double>(C
 namespace {
 
 // Lock-free, so safe to set from a signal handler and to read from any thread.
-std::atomic<bool> g_interrupted{false};
-static_assert(std::atomic<bool>::is_always_lock_free);
+std::atomic<int> g_signal{0};  // the first interrupt's signal; 0 until one comes
+static_assert(std::atomic<int>::is_always_lock_free);
 
 // Set before the handler is installed, read only by it.
 const char* g_note = "";
 size_t g_note_size = 0;
 
-void on_signal(int) {
-  g_interrupted = true;
-  [[maybe_unused]] auto written = ::write(STDERR_FILENO, g_note, g_note_size);
+// Temporary outputs that a second interrupt removes before it ends the
+// process. Fixed slots: a signal handler may not allocate.
+constexpr int kTempSlots = 8;
+constexpr size_t kTempPathMax = 4096;
+char g_temp_paths[kTempSlots][kTempPathMax];
+std::atomic<bool> g_temp_used[kTempSlots];
+
+void on_signal(int sig) {
+  int none = 0;
+  if (g_signal.compare_exchange_strong(none, sig)) {
+    [[maybe_unused]] auto written = ::write(STDERR_FILENO, g_note, g_note_size);
+    return;
+  }
+  for (int i = 0; i < kTempSlots; ++i)
+    if (g_temp_used[i].load()) ::unlink(g_temp_paths[i]);
+  ::_exit(128 + sig);
 }
 
 }  // namespace
@@ -44,14 +57,30 @@ void catch_interrupts(const char* note) {
   struct sigaction action {};
   action.sa_handler = on_signal;
   sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESETHAND;
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &action, nullptr);
 }
 
-bool interrupted() { return g_interrupted; }
+bool interrupted() { return g_signal.load() != 0; }
+
+int interrupted_status() { return 128 + (g_signal.load() != 0 ? g_signal.load() : SIGINT); }
+
+int remember_temporary(const std::string& path) {
+  if (path.size() >= kTempPathMax) return -1;
+  for (int i = 0; i < kTempSlots; ++i) {
+    if (g_temp_used[i].load()) continue;
+    std::memcpy(g_temp_paths[i], path.c_str(), path.size() + 1);
+    g_temp_used[i].store(true);
+    return i;
+  }
+  return -1;
+}
+
+void forget_temporary(int slot) {
+  if (slot >= 0) g_temp_used[slot].store(false);
+}
 
 void check_interrupt() {
-  if (g_interrupted) throw Interrupted{};
+  if (interrupted()) throw Interrupted{};
 }
 
 // ---- progress ------------------------------------------------------------------
@@ -110,7 +139,7 @@ RunProgress::RunProgress(ProgressBar& bar, std::vector<std::string> labels, std:
   watcher_ = std::jthread([this](std::stop_token stop) {
     for (int tick = 0; !stop.stop_requested(); ++tick) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (g_interrupted && on_interrupt_) on_interrupt_();
+      if (interrupted() && on_interrupt_) on_interrupt_();
       if (tick % 5 == 4) redraw();
     }
   });
@@ -125,7 +154,7 @@ void RunProgress::stop() {
 
 int RunProgress::callback(const plx_progress_t* p, void* user) {
   auto* self = static_cast<RunProgress*>(user);
-  if (g_interrupted) {
+  if (interrupted()) {
     if (self->on_interrupt_) self->on_interrupt_();
     return 1;
   }
@@ -165,7 +194,7 @@ int report_failures(const char* command, const char* out_of_memory_hint, const s
     std::cerr << "parallax " << command << ": " << e.message << " [" << plx_status_string(e.status) << "]\n";
   } catch (const Interrupted&) {
     std::cerr << "parallax " << command << ": interrupted; no output written\n";
-    return 130;
+    return interrupted_status();
   } catch (const std::bad_alloc&) {
     std::cerr << "parallax " << command << ": out of memory: " << out_of_memory_hint << "\n";
   }

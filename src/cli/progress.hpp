@@ -24,21 +24,30 @@ double seconds(Clock::time_point since);
 
 // Ctrl-C (and SIGTERM, SIGHUP) set a flag instead of killing the process, and
 // print `note` (e.g. "parallax stack: stopping after the chunks under way (again
-// to kill at once)"); a second one kills at once. `note` must live as long as
-// the process (a string literal).
+// to kill at once)"); a second one removes the temporary outputs remembered
+// (remember_temporary) and ends the process at once. `note` must live as long
+// as the process (a string literal).
 void catch_interrupts(const char* note);
 
 // Whether an interrupt came (lock-free: safe from any thread).
 bool interrupted();
 
-// Thrown by check_interrupt; commands turn it into exit status 130.
+// 128 + the first interrupt's signal (130 for Ctrl-C, 143 for SIGTERM).
+int interrupted_status();
+
+// A temporary output for a second interrupt to remove; returns its slot for
+// forget_temporary (-1 when none is free: 8 at once).
+int remember_temporary(const std::string& path);
+void forget_temporary(int slot);
+
+// Thrown by check_interrupt; commands turn it into interrupted_status().
 struct Interrupted {};
 
 void check_interrupt();
 
 // Runs a FITS command's body and turns what it throws into the exit status and
 // a message on stderr, "parallax <command>: ...": FileError, Failure (with the
-// status name), Interrupted (130, no output) and std::bad_alloc (1, with
+// status name), Interrupted (interrupted_status(), no output) and std::bad_alloc (1, with
 // `out_of_memory_hint`).
 int report_failures(const char* command, const char* out_of_memory_hint, const std::function<int()>& body);
 

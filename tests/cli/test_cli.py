@@ -123,7 +123,8 @@ def test_gpu_required_without_a_gpu_fails_clearly():
     info = run_json("info", "--device-types", "any")
     result = run("info", "--device", "gpu", "--device-filter", "no-such-device-anywhere")
     assert result.returncode == 1
-    assert "GPU_REQUIRED" in result.stderr and "PLX_ERR_NO_DEVICE" in result.stderr
+    assert "--device gpu but no OpenCL device" in result.stderr and "PLX_ERR_NO_DEVICE" in result.stderr
+    assert "--device auto" in result.stderr and "--device-filter 'no-such-device-anywhere'" in result.stderr
     if info["devices"]:  # PoCL, as on every test machine: admitted when CPU devices are allowed
         ok = run("info", "--device", "gpu", "--device-types", "cpu,gpu,accelerator", "--json")
         assert ok.returncode == 0, ok.stderr
@@ -146,7 +147,7 @@ def test_usage_errors(args, message):
 
 @pytest.mark.parametrize("args, message", [
     (("info", "--profile", "/nonexistent/machine.json"), "cannot read machine profile '/nonexistent/machine.json'"),
-    (("info", "--ram-fraction", "1.5"), "ram_fraction must be in (0, 1]"),
+    (("info", "--ram-fraction", "1.5"), "--ram-fraction must be in (0, 1]"),
     (("plan", "--items", "10", "--bytes-per-item", "1", "--working-set", "0.5"), "working_set_factor"),
     (("plan", "--profile", "PROFILES/tiny-2c-4g.json", "--items", "10", "--bytes-per-item", "1",
       "--per-worker-bytes", "3GiB"), "does not fit"),

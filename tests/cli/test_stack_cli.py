@@ -501,11 +501,23 @@ def test_bad_weights(tmp_path, two_frames):
     (["--reference", "3"], "--reference 3"),
     (["--reference", "0"], "--reference: must be a number >= 1, got '0'"),
     (["--max-open-files", "100000000"], "--max-open-files"),
-    (["--reject", "percentile", "--percentile-low", "80", "--percentile-high", "20"], "percentile_high"),
+    (["--reject", "percentile", "--percentile-low", "80", "--percentile-high", "20"],
+     "--percentile-high must be from --percentile-low (80)"),
 ])
 def test_bad_option_values(tmp_path, two_frames, args, needle):
     message = assert_fails(tmp_path, [*two_frames, *args], needle)
     assert "e+" not in message and "179769" not in message  # no range printed with all of a double's digits
+
+
+def test_a_frame_the_library_refuses_is_named_by_its_file(tmp_path, two_frames):
+    """The library counts frames from 0 and names its own options; the command names the file, its place in the
+    list (from 1, as --reference) and the command's options."""
+    const = str(tmp_path / "const.fits")
+    write(const, np.full((6, 8), 5, np.float32))
+    message = assert_fails(tmp_path, [two_frames[0], const, "--normalize", "linear"], "const.fits (frame 2) is constant")
+    assert "--normalize add or mul" in message and "counting from 0" not in message and "plx_stack" not in message
+    message = assert_fails(tmp_path, [two_frames[0], const, "--weights", "noise"], "const.fits (frame 2) has no noise")
+    assert "--weights FILE" in message and "NOISE_VARIANCE" not in message
 
 
 def test_outputs_exist_or_are_inputs(tmp_path, two_frames):
@@ -517,8 +529,10 @@ def test_outputs_exist_or_are_inputs(tmp_path, two_frames):
     assert out.read_text() == "precious"
     run_ok("-o", str(out), *two_frames, "--overwrite")
     assert read(out)[0].shape == (6, 8)
-    result = run("-o", two_frames[0], *two_frames, "--overwrite")
-    assert result.returncode != 0 and "the output is also an input" in result.stderr
+    for overwrite in ([], ["--overwrite"]):  # not told to pass --overwrite, which would not help
+        result = run("-o", two_frames[0], *two_frames, *overwrite)
+        assert result.returncode != 0 and "the output is also an input (" in result.stderr, result.stderr
+        assert "--overwrite" not in result.stderr
     assert read(two_frames[0])[0].shape == (6, 8)
     assert_fails(tmp_path, [*two_frames], "directory", out=tmp_path / "no" / "such" / "out.fits")
     assert leftovers(tmp_path) == []
@@ -658,8 +672,11 @@ def test_opencl_path_agrees_with_the_cpu(tmp_path):
     np.testing.assert_array_equal(read(count_device)[0], read(count_cpu)[0])
 
 
-def test_interrupt_removes_the_temporary_outputs(tmp_path):
-    """Ctrl-C while stacking: exit 130, no output, no temporary file."""
+@pytest.mark.parametrize("signals, status", [((signal.SIGINT,), 130), ((signal.SIGTERM,), 143),
+                                             ((signal.SIGINT, signal.SIGINT), 130)])
+def test_interrupt_removes_the_temporary_outputs(tmp_path, signals, status):
+    """Ctrl-C or SIGTERM while stacking: exit 128 + the signal, no output, no temporary file; a second signal
+    ("again to kill at once") ends the process at once and removes them too."""
     write(str(tmp_path / "one.fits"), frames_data(1, (64, 64), seed=14)[0])
     (tmp_path / "many.txt").write_text("one.fits\n" * 40000)
     out = tmp_path / "out.fits"
@@ -669,12 +686,16 @@ def test_interrupt_removes_the_temporary_outputs(tmp_path):
     deadline = time.monotonic() + 60
     while not leftovers(tmp_path) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    process.send_signal(signal.SIGINT)
+    for sig in signals:
+        process.send_signal(sig)
+        time.sleep(0.05)
     _, stderr = process.communicate(timeout=120)
     if process.returncode == 0:  # finished before the signal: nothing to check
         pytest.skip("the stack ended before it could be interrupted")
-    assert process.returncode == 130, stderr
-    assert "interrupted; no output written" in stderr
+    assert process.returncode == status, stderr
+    assert "again to kill at once" in stderr
+    if len(signals) == 1:
+        assert "interrupted; no output written" in stderr
     assert not out.exists() and not (tmp_path / "count.fits").exists()
     assert leftovers(tmp_path) == []
 
