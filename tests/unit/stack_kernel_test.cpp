@@ -1101,6 +1101,22 @@ TEST(StackKnownAnswers, CombinedValueFarFromTheMedianKeepsItsDigits) {
   }
 }
 
+// Each of `rules` as the plain and the winsorized clip, with either centre:
+// every SIMD target gives the scalar rule's bits on block b.
+void expect_every_clip_on_every_target(const BlockData& b, std::initializer_list<PixelRule> rules) {
+  for (PixelRule rule : rules)
+    for (Reject reject : {Reject::sigma_clip, Reject::winsorized}) {
+      rule.reject = reject;
+      for (Centre centre : {Centre::median, Centre::mean}) {
+        rule.centre = centre;
+        BlockOut want;
+        Scratch scratch;
+        stack_block_scalar(rule, block_of(b, want, true), scratch);
+        expect_every_target_gives(rule, b, want, true, describe(rule));
+      }
+    }
+}
+
 // Whole groups of such pixels (the SIMD loops' batches, their all-finite
 // path and the partial last group): the same bits on every target.
 TEST(SimdMatchesScalarEdges, RangesFarFromTheMedian) {
@@ -1118,19 +1134,8 @@ TEST(SimdMatchesScalarEdges, RangesFarFromTheMedian) {
     }
   for (const auto& f : b.frames) b.rows.push_back(f.data());
   b.weight = {1, 2, 1, 0.5, 1, 1, 3, 1};
-  for (PixelRule rule :
-       {sigma_rule(3, 1.5, 10), sigma_rule(3, 1, -1, Combine::sum), sigma_rule(2, 2, 5, Combine::weighted_mean)}) {
-    for (Reject reject : {Reject::sigma_clip, Reject::winsorized}) {
-      rule.reject = reject;
-      for (Centre centre : {Centre::median, Centre::mean}) {
-        rule.centre = centre;
-        BlockOut want;
-        Scratch scratch;
-        stack_block_scalar(rule, block_of(b, want, true), scratch);
-        expect_every_target_gives(rule, b, want, true, describe(rule));
-      }
-    }
-  }
+  expect_every_clip_on_every_target(
+      b, {sigma_rule(3, 1.5, 10), sigma_rule(3, 1, -1, Combine::sum), sigma_rule(2, 2, 5, Combine::weighted_mean)});
 }
 
 // A sample exactly on a bound is kept, as astropy keeps it. With exact sums
@@ -1163,18 +1168,7 @@ TEST(SimdMatchesScalarEdges, SmallCountsOnTheBounds) {
           static_cast<float>(mix(static_cast<uint64_t>(p * 7 + j)) % 4);
   for (const auto& f : b.frames) b.rows.push_back(f.data());
   b.weight.assign(7, 1.0);
-  for (PixelRule rule : {sigma_rule(1, 1, 5), sigma_rule(3, 2.5, 5), sigma_rule(2, 1, -1, Combine::sum)}) {
-    for (Reject reject : {Reject::sigma_clip, Reject::winsorized}) {
-      rule.reject = reject;
-      for (Centre centre : {Centre::median, Centre::mean}) {
-        rule.centre = centre;
-        BlockOut want;
-        Scratch scratch;
-        stack_block_scalar(rule, block_of(b, want, true), scratch);
-        expect_every_target_gives(rule, b, want, true, describe(rule));
-      }
-    }
-  }
+  expect_every_clip_on_every_target(b, {sigma_rule(1, 1, 5), sigma_rule(3, 2.5, 5), sigma_rule(2, 1, -1, Combine::sum)});
 }
 
 // MINMAX ranks equal values by frame index, lower first.
