@@ -422,7 +422,7 @@ int run_coadd(CoaddFlags& f) {
     std::cout << "  " << key << std::string(10 - std::string(key).size(), ' ') << value << "\n";
   };
   std::cout << "Co-added " << inputs.size() << " images into " << f.output << ": " << grid.width << " x " << grid.height
-            << " (" << grouped(total) << " pixels), " << fixed(covered_percent, 2) << "% covered\n";
+            << " (" << counted(total, "pixel") << "), " << fixed(covered_percent, 2) << "% covered\n";
   row("grid", grid.text);
   row("rule", "interpolation " + f.interp + ", combine " + f.combine + ", " + weights_text(f));
   row("samples", grouped(result.samples) + " (input, pixel) pairs; " + counted(result.native_wcs, "input") +

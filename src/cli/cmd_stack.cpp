@@ -472,9 +472,9 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   auto row = [](const char* key, const std::string& value) {
     std::cout << "  " << key << std::string(10 - std::string(key).size(), ' ') << value << "\n";
   };
-  std::cout << "Stacked " << source.frames() << " frames of " << shape.width << " x " << shape.height
+  std::cout << "Stacked " << counted(source.frames(), "frame") << " of " << shape.width << " x " << shape.height
             << (shape.channels > 1 ? " x " + std::to_string(shape.channels) : std::string()) << " ("
-            << grouped(shape.width * shape.height) << " pixels"
+            << counted(shape.width * shape.height, "pixel")
             << (shape.channels > 1 ? " x " + std::to_string(shape.channels) + " planes" : std::string()) << ") into "
             << f.output << "\n";
   row("rule", reject_text(f) + ", " + combine_text(f, given_weights));

@@ -169,6 +169,10 @@ void check_outputs(const std::vector<std::string>& outputs, const std::vector<st
     if (error) name = out;
     if (!names.insert(name).second)
       throw FileError{"the same output is given twice", out, "give each output its own file"};
+    // cfitsio would compress a name ending in .gz, but the file is written
+    // under a temporary name: plain FITS under a .gz name would mislead.
+    if (out.size() > 3 && out.compare(out.size() - 3, 3, ".gz") == 0)
+      throw FileError{"outputs are written uncompressed", out, "name it .fits, and compress it afterwards"};
     struct stat st {};
     if (::stat(out.c_str(), &st) != 0) continue;
     if (S_ISDIR(st.st_mode)) throw FileError{"the output is a directory", out, "give a file name"};

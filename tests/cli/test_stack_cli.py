@@ -535,6 +535,7 @@ def test_outputs_exist_or_are_inputs(tmp_path, two_frames):
         assert "--overwrite" not in result.stderr
     assert read(two_frames[0])[0].shape == (6, 8)
     assert_fails(tmp_path, [*two_frames], "directory", out=tmp_path / "no" / "such" / "out.fits")
+    assert_fails(tmp_path, [*two_frames], "outputs are written uncompressed", out=tmp_path / "out.fits.gz")
     assert leftovers(tmp_path) == []
 
 
