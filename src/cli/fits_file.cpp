@@ -208,10 +208,17 @@ ImageInfo find_image_2d(File& file, const std::string& advice) {
   return info;
 }
 
+float read_null_value(fitsfile* f) {
+  int status = 0, bitpix = 0;
+  fits_get_img_type(f, &bitpix, &status);
+  const bool plain_float = status == 0 && bitpix < 0 && !fits_is_compressed_image(f, &status);
+  return plain_float ? 0.0f : std::numeric_limits<float>::quiet_NaN();
+}
+
 std::vector<float> read_pixels(File& file, const ImageShape& shape) {
   const LONGLONG count = static_cast<LONGLONG>(shape.width) * shape.height * shape.channels;
   std::vector<float> pixels(static_cast<size_t>(count));
-  float null_value = std::numeric_limits<float>::quiet_NaN();  // BLANK pixels become NaN
+  float null_value = read_null_value(file.get());
   int status = 0, any_null = 0;
   fits_read_img(file.get(), TFLOAT, 1, count, &null_value, pixels.data(), &any_null, &status);
   check(status, "cannot read the pixels", file.path(), "the file may be truncated");

@@ -87,6 +87,13 @@ ImageInfo find_image_2d(File& file, const std::string& advice);
 // BZERO applied, BLANK pixels NaN; throws FileError.
 std::vector<float> read_pixels(File& file, const ImageShape& shape);
 
+// The null value to read `f`'s current image as floats with: NaN where
+// BLANK (integer images) or a compressed image's ZBLANK marks missing pixels;
+// 0, cfitsio's "no check", for a plain float image, whose NaN are NaN as they
+// are. With the check cfitsio turns +-inf into NaN too (its test reads only
+// the exponent), and an infinite sample, always rejected, would be missing.
+float read_null_value(fitsfile* f);
+
 // The current HDU's header as 80-character cards, END excluded (cfitsio's
 // fits_hdr2str; a tile-compressed image's as the image it holds); throws
 // FileError.

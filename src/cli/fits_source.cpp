@@ -199,7 +199,6 @@ int FrameSource::read(int64_t frame, int64_t row0, int64_t rows, int64_t col0, i
   long first[3] = {static_cast<long>(col0 + 1), static_cast<long>(row0 + 1), channel + 1};
   long last[3] = {static_cast<long>(col0 + cols), static_cast<long>(row0 + rows), channel + 1};
   long step[3] = {1, 1, 1};
-  float null_value = std::numeric_limits<float>::quiet_NaN();  // BLANK pixels become NaN
   thread_local std::vector<float> staging;
   const bool direct = dst_stride == cols;
   float* out = dst;
@@ -209,6 +208,7 @@ int FrameSource::read(int64_t frame, int64_t row0, int64_t rows, int64_t col0, i
   }
   int status = pool_->with(frame_source_[j], [&](fitsfile* f) {
     int s = 0, any_null = 0;
+    float null_value = read_null_value(f);
     fits_read_subset(f, TFLOAT, first, last, step, &null_value, out, &any_null, &s);
     return s;
   });

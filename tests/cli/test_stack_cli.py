@@ -182,6 +182,26 @@ def test_missing_samples_are_not_counted_as_rejected(tmp_path):
     assert doc["rejected"] == rej_low.sum() + rej_high.sum()
 
 
+def test_infinite_samples_are_rejected_not_missing(tmp_path):
+    """+-inf in a float frame is a sample, always rejected (counted in the maps), as through the API; cfitsio's
+    null check would have made it NaN, missing. BLANK in an integer frame is still missing."""
+    paths = []
+    for j, v in enumerate([np.inf, -np.inf, 1.0, 2.0]):
+        d = np.full((2, 2), 10.0 + j, np.float32)
+        d[0, 0] = v
+        paths.append(str(tmp_path / f"f{j}.fits"))
+        write(paths[-1], d)
+    blank = fits.PrimaryHDU(np.full((2, 2), 12, np.int16))
+    blank.header["BLANK"] = -32768
+    blank.data[1, 1] = -32768
+    paths.append(str(tmp_path / "blank.fits"))
+    blank.writeto(paths[-1])
+    low, high = tmp_path / "low.fits", tmp_path / "high.fits"
+    doc = run_ok("-o", str(tmp_path / "out.fits"), *paths, "--reject", "sigma", "--rejected", f"{low},{high}")
+    assert (read(low)[0][0, 0], read(high)[0][0, 0]) == (1, 1)
+    assert doc["missing"] == 1 and doc["rejected"] >= 2
+
+
 def test_three_plane_cubes_stack_each_plane(tmp_path):
     n, shape = 9, (3, 17, 13)  # NAXIS3 = 3 planes (channels)
     data = frames_data(n, shape, seed=2)
