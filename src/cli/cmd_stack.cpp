@@ -402,6 +402,8 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   const double read_s = check_s + read_share_s;
   const double compute_s = stack_s - read_share_s;
   const double total_s = seconds(t_start);
+  // The rest: the runtime's creation (OpenCL discovery), the plan, options.
+  const double setup_s = std::max(0.0, total_s - read_s - compute_s - write_s);
   std::string device = "cpu";
   if (result.device_index >= 0) {
     device = "device " + std::to_string(result.device_index);
@@ -446,6 +448,7 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
                 {"compute_s", compute_s},
                 {"frame_stats_s", result.frame_stats_s},
                 {"write_s", write_s},
+                {"setup_s", setup_s},
                 {"total_s", total_s},
                 {"bytes_read", source.bytes_read()},
                 {"device", device},
@@ -485,7 +488,7 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
                 percent(static_cast<double>(high_total), static_cast<double>(non_missing)) + " high";
   row("samples", rejected + "), " + grouped(result.missing) + " missing");
   row("time", "read " + fixed(read_s) + " s, compute " + fixed(compute_s) + " s, write " + fixed(write_s) +
-                  " s (total " + fixed(total_s) + " s)");
+                  " s, setup " + fixed(setup_s) + " s (total " + fixed(total_s) + " s)");
   row("on", (device == "cpu" ? "CPU" : device) + ", " + counted(result.workers, "worker") + ", " + result.simd_target +
                 ", " + counted(result.tiles, "tile") + " of " + counted(result.tile_rows, "row") + "; at most " +
                 counted(static_cast<int64_t>(source.peak_open()), "file") + " open (limit " +
@@ -517,7 +520,8 @@ with the first frame's header, HISTORY cards of what was done, DATE and NCOMBINE
 rejection maps are BITPIX 32. Where fewer than 3 samples of a pixel are finite nothing is rejected.
 
 Times: read = checking the inputs + time inside the tile reader summed over threads / workers;
-compute = the rest of the stack; write = the outputs. A progress bar is drawn on stderr when it is
+compute = the rest of the stack; write = the outputs; setup = the rest (the runtime, its OpenCL
+devices, the plan). A progress bar is drawn on stderr when it is
 a terminal (not with --json).)");
   cmd->add_option("-o,--output", f->output, "Stacked image to write (FITS)")->required()->type_name("OUT.fits");
   cmd->add_option("inputs", f->inputs, "Input frames (FITS)")->type_name("IN.fits");

@@ -156,8 +156,10 @@ def test_sigma_clip_over_every_bitpix_matches_astropy(tmp_path):
     assert doc["samples"] == stack.size
     assert doc["rejected"] == doc["rejected_low"] + doc["rejected_high"]
     assert doc["rejected_percent"] == pytest.approx(100 * doc["rejected"] / (doc["kept"] + doc["rejected"]))
-    for key in ("read_s", "compute_s", "write_s", "total_s", "read_thread_s"):
+    for key in ("read_s", "compute_s", "write_s", "setup_s", "total_s", "read_thread_s"):
         assert doc[key] >= 0
+    parts = doc["read_s"] + doc["compute_s"] + doc["write_s"] + doc["setup_s"]
+    assert parts == pytest.approx(doc["total_s"], rel=1e-9, abs=1e-9)  # the summary's split adds up
     assert doc["device"] == "cpu" and doc["simd_target"]
     assert doc["outputs"] == {"image": str(out), "count": str(count), "rejected_low": str(low),
                               "rejected_high": str(high)}
