@@ -270,8 +270,10 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   auto t_check = Clock::now();
   fits::FrameSource source(paths, open_limit, [&](size_t done, size_t total) {
     check_interrupt();
-    if (tty && (done % 16 == 0 || done == total))
-      bar.draw("checking inputs", static_cast<double>(done) / static_cast<double>(total), seconds(t_check), -1);
+    if (tty && (done % 16 == 0 || done == total)) {
+      const double elapsed = seconds(t_check), fraction = static_cast<double>(done) / static_cast<double>(total);
+      bar.draw("checking inputs", fraction, elapsed, done > 0 ? elapsed * (1 - fraction) / fraction : -1);
+    }
   });
   bar.clear();
   const double check_s = seconds(t_check);
