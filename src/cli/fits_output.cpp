@@ -103,8 +103,23 @@ void OutputFile::create_image(int bitpix, const ImageShape& shape, const std::st
 }
 
 void OutputFile::add_history(const std::vector<std::string>& lines) {
+  // A header is printable ASCII: cfitsio blanks other bytes, so a file name
+  // in UTF-8 would lose its accented letters; they are written as \xNN.
+  auto printable = [](const std::string& line) {
+    std::string out;
+    for (unsigned char c : line) {
+      if (c >= 32 && c <= 126) {
+        out += static_cast<char>(c);
+      } else {
+        char hex[5];
+        std::snprintf(hex, sizeof hex, "\\x%02X", c);
+        out += hex;
+      }
+    }
+    return out;
+  };
   int status = 0;
-  for (const std::string& line : lines) fits_write_history(file_.get(), line.c_str(), &status);
+  for (const std::string& line : lines) fits_write_history(file_.get(), printable(line).c_str(), &status);
   fits_write_date(file_.get(), &status);
   check(status, "writing HISTORY");
 }

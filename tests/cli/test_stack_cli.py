@@ -363,6 +363,12 @@ def test_header_copied_with_history(tmp_path):
     counts, ch = read(count)
     assert ch["BITPIX"] == 32 and "BUNIT" not in ch and ch["OBJECT"] == "M31"
     assert (counts == 3).all()
+    # A header is ASCII: a first frame named in UTF-8 keeps its bytes, escaped.
+    accented = str(tmp_path / "caf\u00e9.fits")
+    os.rename(paths[0], accented)
+    run_ok("-o", str(out), accented, *paths[1:], "--overwrite")
+    history = "".join(str(v) for v in read(out)[1]["HISTORY"])
+    assert "caf\\xC3\\xA9.fits" in history, history
 
 
 # ---- inputs -----------------------------------------------------------------
