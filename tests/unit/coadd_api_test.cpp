@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "parallax.h"
+#include "usable_cpus.hpp"
 
 namespace {
 
@@ -426,7 +427,7 @@ TEST(CoaddInvariance, SameBitsForAnyWorkersTilesAndSink) {
         << plx_last_error_message();
     EXPECT_TRUE(same_bits(out.image, reference.image)) << "budget " << budget;
     EXPECT_TRUE(same_bits(out.footprint, reference.footprint));
-    if (budget) {
+    if (budget && usable_cpus() >= 2) {
       EXPECT_LE(out.result.tile_rows, 2);
     }
   }

@@ -14,8 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include "parallax.h"
 #include "last_error.hpp"
+#include "parallax.h"
+#include "usable_cpus.hpp"
 
 namespace {
 
@@ -361,7 +362,9 @@ TEST(Tasks, AdmissionNeverExceedsTheBudget) {
   EXPECT_EQ(probe.alone_violations.load(), 0);
   EXPECT_EQ(report.peak_admitted_bytes, 300 * MiB) << "the big task alone";
   EXPECT_LE(probe.peak_admitted.load(), 100 * MiB) << "the others never together beyond the budget";
-  EXPECT_GE(probe.peak_admitted.load(), 60 * MiB) << "and they did run together";
+  if (usable_cpus() >= 2) {
+    EXPECT_GE(probe.peak_admitted.load(), 60 * MiB) << "and they did run together";
+  }
   EXPECT_LE(report.peak_concurrency, 8);
   EXPECT_GE(report.peak_concurrency, 1);
 }
