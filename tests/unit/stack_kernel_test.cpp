@@ -1153,6 +1153,14 @@ TEST(StackKnownAnswers, SamplesOnABoundAreKept) {
   p = run_pixel(sigma_rule(1, 1, 3), s);  // [-1.04, -0.12], then the two between them
   EXPECT_EQ(p.count, 2);
   EXPECT_EQ(p.image, static_cast<float>((static_cast<double>(s[2]) + s[6]) / 2));
+  // Centre MEAN: the second iteration keeps 0, 0, 0, -3, 0, of mean -3/5 and
+  // std 6/5, so the upper bound at sigma 0.5 is exactly 0 (the mean as c0 +
+  // s1 / m, rounded twice, had put it at -1e-16 and rejected the zeros).
+  PixelRule mean_centre = sigma_rule(3, 0.5, 2);
+  mean_centre.centre = Centre::mean;
+  p = run_pixel(mean_centre, {6, 0, 0, -3, 0, 6, 6, 6, 6, 0});
+  EXPECT_EQ(p.count, 5);
+  EXPECT_EQ(p.image, -0.6f);
 }
 
 // Small counts (photon-starved frames: many samples on a bound) on every

@@ -230,6 +230,15 @@ def test_samples_exactly_on_a_bound_as_astropy(srt):
         r = parallax.stack(data, runtime=srt, reject="sigma_clip", sigma_low=sl, sigma_high=su, max_iters=5)
         np.testing.assert_array_equal(r.count, clipped.count(axis=0))
         assert_close(r.image, np.ma.filled(clipped.mean(axis=0), np.nan), scale=1e-3)
+    # Centre "mean": bounds exactly on samples (the upper bound 0 of 0, 0, 0, -3, 0; the lower -2 of 13 survivors).
+    for samples, sigma, maxiters in (([6, 0, 0, -3, 0, 6, 6, 6, 6, 0], (3, 0.5), 2),
+                                     ([-2, -1, 1, -2, 0, -1, 6, -1, -1, 2, 2, 4, 2, 4, -2, -1, 1, 3, 1, 2, 0, 4, 4, -1,
+                                       -1, -2, 3, -1, 3, 0, 3, 2, -1], (1.5, 1.5), None)):
+        data = np.array(samples, np.float32)[:, None, None]
+        clipped = _astropy(data.astype(np.float64), *sigma, maxiters, "mean")[0]
+        r = parallax.stack(data, runtime=srt, reject="sigma_clip", sigma_low=sigma[0], sigma_high=sigma[1],
+                           max_iters=maxiters, centre="mean")
+        assert r.count[0, 0] == clipped.count(axis=0)[0, 0] == (5 if len(samples) == 10 else 13)
 
 
 def test_fewer_than_three_finite_samples_are_not_clipped(srt):

@@ -58,7 +58,10 @@ Bounds sigma_clip(const PixelRule& r, const float* s, int64_t f0, int64_t f1, co
     double var = variance_from_sums(s1, s2, md);
     if (var < 0) var = 0;
     const double sd = std::sqrt(var);
-    const double cen = r.centre == Centre::median ? med : base + s1 / md;
+    // The mean as (m base + s1) / m: the sum is exact where the data are
+    // integers, and then so is astropy's mean but for its one rounding;
+    // base + s1 / m rounded twice and put bounds beside samples exactly on them.
+    const double cen = r.centre == Centre::median ? med : (md * base + s1) / md;
     const double lo = cen - r.sigma_low * sd, hi = cen + r.sigma_high * sd;
     out.low = lo;
     out.high = hi;

@@ -220,7 +220,7 @@ class HalfLanes {
     const VD var = exact_inverse ? hn::Mul(num, hn::Set(dd_, 1.0 / static_cast<double>(g_.n * g_.n)))
                                  : hn::Div(num, hn::Mul(m, m));
     const VD sd = hn::Sqrt(hn::IfThenElse(hn::Lt(var, zero), zero, var));
-    const VD cen = rule.centre == Centre::median ? med : hn::Add(base, hn::Div(s1, m));
+    const VD cen = rule.centre == Centre::median ? med : hn::Div(hn::Add(hn::Mul(m, base), s1), m);
     const MD empty = hn::Eq(m, zero);
     const VD nan = hn::Set(dd_, std::numeric_limits<double>::quiet_NaN());
     const VD new_lo = hn::IfThenElse(empty, nan, hn::Sub(cen, hn::Mul(hn::Set(dd_, rule.sigma_low), sd)));

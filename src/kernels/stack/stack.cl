@@ -261,7 +261,7 @@ bounds_t sigma_clip_SFX(const rule_t* r, const SAS SET* s, int st, int f0, int f
     double var = (md * s2 - s1 * s1) / (md * md);  // variance_from_sums of pixel_rule.hpp
     if (var < 0) var = 0;
     const double sd = sqrt(var);
-    const double cen = r->centre == 0 ? med : med + s1 / md;
+    const double cen = r->centre == 0 ? med : (md * med + s1) / md;  // as pixel_rule.cpp
     const double lo = cen - r->sigma_low * sd, hi = cen + r->sigma_high * sd;
     out.low = lo;
     out.high = hi;
