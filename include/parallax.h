@@ -1142,10 +1142,12 @@ typedef enum plx_stack_normalize {
   PLX_NORMALIZE_ADDITIVE = 1,       /**< offset = median(ref) - median(frame) */
   PLX_NORMALIZE_MULTIPLICATIVE = 2, /**< scale = median(ref) / median(frame) */
   /** scale and offset from a robust least-squares fit ref ~ scale x frame +
-   *  offset over the pixels finite in both: from a start outliers cannot
-   *  pull (Theil-Sen on 256 evenly spread pixels; its residuals' MAD), least
-   *  squares over the pixels whose residual is within 3 standard deviations,
-   *  refitted until those pixels do not change (10 fits at most). */
+   *  offset over the pixels finite in both and not 0 in both (a padded
+   *  border): from a start up to half the pixels may be outliers to (the
+   *  least median of squares over 256 evenly spread pixels; 3 x 1.4826 x its
+   *  median absolute residual), least squares over the pixels whose residual
+   *  is within 3 standard deviations, refitted until those pixels do not
+   *  change (10 fits at most). */
   PLX_NORMALIZE_LINEAR_FIT = 3
 } plx_stack_normalize_t;
 

@@ -440,8 +440,8 @@ def stack(frames: FramesLike, *, runtime: Optional[Runtime] = None, combine: str
         (1 / sigma^2 per frame and channel, sigma = 1.4826 x the MAD of the normalized frame).
     :param normalize: per-frame normalization to frame ``reference_frame``, per channel, before rejection: "none"
         (default), "additive" (offset = median(ref) - median(frame)), "multiplicative" (scale = median(ref) /
-        median(frame)) or "linear_fit" (robust least-squares ref ~ scale x frame + offset: from a Theil-Sen
-        start, refitted without 3-sigma outliers).
+        median(frame)) or "linear_fit" (robust least-squares ref ~ scale x frame + offset: from a least-median-
+        of-squares start, refitted without 3-sigma outliers; pixels 0 in both frames left out).
     :param device: "auto" (default: a GPU or accelerator of the runtime when it has one with double precision),
         "cpu" or "gpu" (any usable OpenCL device with double precision, PoCL included; NoDeviceError without one).
     :param shape: with a callable ``frames``: (N, H, W) or (N, C, H, W).
