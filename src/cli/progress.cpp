@@ -62,7 +62,10 @@ void catch_interrupts(const char* note) {
 
 bool interrupted() { return g_signal.load() != 0; }
 
-int interrupted_status() { return 128 + (g_signal.load() != 0 ? g_signal.load() : SIGINT); }
+int interrupted_status() {
+  const int sig = g_signal.load();
+  return 128 + (sig != 0 ? sig : SIGINT);
+}
 
 int remember_temporary(const std::string& path) {
   if (path.size() >= kTempPathMax) return -1;

@@ -36,7 +36,7 @@ bool interrupted();
 int interrupted_status();
 
 // A temporary output for a second interrupt to remove; returns its slot for
-// forget_temporary (-1 when none is free: 8 at once).
+// forget_temporary (-1 when none is free: 8 at once). From one thread.
 int remember_temporary(const std::string& path);
 void forget_temporary(int slot);
 
