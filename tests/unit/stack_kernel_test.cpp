@@ -1574,12 +1574,23 @@ TEST(FrameStats, LinearFitOfAnExactMultiple) {
   EXPECT_NEAR(out->offset[1], 0.0, 1e-4);
 }
 
+// LINEAR_FIT's scale and offset for frame f against the reference ref (one
+// row of pixels each); NaN where the fit failed.
+std::pair<double, double> linear_fit_of(const std::vector<float>& ref, const std::vector<float>& f) {
+  auto rt = make_runtime();
+  Planes p{static_cast<int64_t>(ref.size()), 1, {ref, f}};
+  FramePolicy policy;
+  policy.normalize = Normalize::linear_fit;
+  auto out = frame_params(rt->run_env(), p.view(), policy, settings());
+  EXPECT_TRUE(out) << out.error().message;
+  if (!out) return {std::nan(""), std::nan("")};
+  return {out->scale[1], out->offset[1]};
+}
+
 // Bright outliers in 5% of both frames' pixels (cosmic rays, a trail) leave
 // the fit where the other pixels put it. Least squares from all pixels had
 // given a slope of 0.04, and its clipping kept them.
 TEST(FrameStats, LinearFitIgnoresOutliers) {
-  auto rt = make_runtime();
-  ASSERT_TRUE(rt);
   std::mt19937_64 rng(2);
   std::normal_distribution<double> sky(100, 20), noise(0, 1);
   std::uniform_real_distribution<double> u(0, 1);
@@ -1590,13 +1601,9 @@ TEST(FrameStats, LinearFitIgnoresOutliers) {
     ref[static_cast<size_t>(i)] = static_cast<float>(v + noise(rng) + (u(rng) < 0.05 ? 500 : 0));
     f[static_cast<size_t>(i)] = static_cast<float>(1.2 * v + 10 + noise(rng) + (u(rng) < 0.05 ? 500 : 0));
   }
-  Planes p{w, 1, {ref, f}};
-  FramePolicy policy;
-  policy.normalize = Normalize::linear_fit;
-  auto out = frame_params(rt->run_env(), p.view(), policy, settings());
-  ASSERT_TRUE(out) << out.error().message;
-  EXPECT_NEAR(out->scale[1], 1 / 1.2, 0.005);  // x noise shrinks least squares' slope by ~0.2%
-  EXPECT_NEAR(out->offset[1], -10 / 1.2, 0.5);
+  const auto [scale, offset] = linear_fit_of(ref, f);
+  EXPECT_NEAR(scale, 1 / 1.2, 0.005);  // x noise shrinks least squares' slope by ~0.2%
+  EXPECT_NEAR(offset, -10 / 1.2, 0.5);
 }
 
 // The start is the least median of squares: it stands up to almost half the
@@ -1605,14 +1612,10 @@ TEST(FrameStats, LinearFitIgnoresOutliers) {
 // on zero-filled borders (0 in both frames: now left out, they say nothing
 // about the line) over more than a third of the frame.
 TEST(FrameStats, LinearFitWithManyOutliersOrZeroBorders) {
-  auto rt = make_runtime();
-  ASSERT_TRUE(rt);
   std::mt19937_64 rng(5);
   std::normal_distribution<double> sky(1000, 10), unit(0, 1);
   std::uniform_real_distribution<double> u(0, 1);
   const int64_t w = 4096;
-  FramePolicy policy;
-  policy.normalize = Normalize::linear_fit;
   {
     std::vector<float> ref(w), f(w);
     for (int64_t i = 0; i < w; ++i) {
@@ -1620,10 +1623,7 @@ TEST(FrameStats, LinearFitWithManyOutliersOrZeroBorders) {
       ref[static_cast<size_t>(i)] = static_cast<float>(3.75 * v + 155 + 37.5 * unit(rng));  // noise = signal's spread
       f[static_cast<size_t>(i)] = static_cast<float>(v + (u(rng) < 0.2 ? std::pow(10, 2 + 3 * u(rng)) : 0));
     }
-    Planes p{w, 1, {ref, f}};
-    auto out = frame_params(rt->run_env(), p.view(), policy, settings());
-    ASSERT_TRUE(out) << out.error().message;
-    EXPECT_NEAR(out->scale[1], 3.75, 0.2);
+    EXPECT_NEAR(linear_fit_of(ref, f).first, 3.75, 0.2);
   }
   {
     std::vector<float> ref(w, 0.0f), f(w, 0.0f);
@@ -1633,11 +1633,9 @@ TEST(FrameStats, LinearFitWithManyOutliersOrZeroBorders) {
         ref[static_cast<size_t>(i)] = static_cast<float>(v);
         f[static_cast<size_t>(i)] = static_cast<float>((v + 10006 * 0.5736) / -0.5736);  // ref = -0.5736 f - 5739
       }
-    Planes p{w, 1, {ref, f}};
-    auto out = frame_params(rt->run_env(), p.view(), policy, settings());
-    ASSERT_TRUE(out) << out.error().message;
-    EXPECT_NEAR(out->scale[1], -0.5736, 1e-4);
-    EXPECT_NEAR(out->offset[1], -10006 * 0.5736, 0.5);
+    const auto [scale, offset] = linear_fit_of(ref, f);
+    EXPECT_NEAR(scale, -0.5736, 1e-4);
+    EXPECT_NEAR(offset, -10006 * 0.5736, 0.5);
   }
 }
 
