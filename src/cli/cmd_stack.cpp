@@ -116,11 +116,7 @@ std::vector<std::string> read_list(const std::string& list) {
 // (plx_stack counts frames from 0, the command's users count files, and
 // --reference, from 1), and the API's names as this command's options.
 std::string in_command_terms(std::string message, const std::vector<std::string>& paths) {
-  auto replace_all = [&message](const std::string& from, const std::string& to) {
-    for (size_t at = 0; (at = message.find(from, at)) != std::string::npos; at += to.size())
-      message.replace(at, from.size(), to);
-  };
-  for (const char* prefix : {"plx_stack_plan: ", "plx_stack: ", "parallax stack: "}) replace_all(prefix, "");
+  message = replaced(std::move(message), {{"plx_stack_plan: ", ""}, {"plx_stack: ", ""}, {"parallax stack: ", ""}});
   for (size_t at = 0; (at = message.find("frame ", at)) != std::string::npos;) {
     const size_t digits = at + 6;
     size_t end = digits;
@@ -145,20 +141,18 @@ std::string in_command_terms(std::string message, const std::vector<std::string>
     message.replace(at, close + tail.size() - at, name);
     at += name.size();
   }
-  static const std::pair<const char*, const char*> options[] = {
-      {"ADDITIVE or MULTIPLICATIVE normalization", "--normalize add or mul"},
-      {"(use ADDITIVE or LINEAR_FIT)", "(use --normalize add or linear)"},
-      {"NOISE_VARIANCE weights are", "--weights noise weighs by"},
-      {"NOISE_VARIANCE weights", "--weights noise"},
-      {"give the weights instead", "give the weights with --weights FILE instead"},
-      {"choose another reference frame", "choose another with --reference"},
-      {"desc.percentile_high must be from percentile_low", "--percentile-high must be from --percentile-low"},
-      {"desc.percentile_low", "--percentile-low"},
-      {"desc.sigma_low", "--sigma-low"},
-      {"desc.sigma_high", "--sigma-high"},
-      {"desc.max_iters", "--max-iters"}};
-  for (const auto& [from, to] : options) replace_all(from, to);
-  return message;
+  return replaced(std::move(message),
+                  {{"ADDITIVE or MULTIPLICATIVE normalization", "--normalize add or mul"},
+                   {"(use ADDITIVE or LINEAR_FIT)", "(use --normalize add or linear)"},
+                   {"NOISE_VARIANCE weights are", "--weights noise weighs by"},
+                   {"NOISE_VARIANCE weights", "--weights noise"},
+                   {"give the weights instead", "give the weights with --weights FILE instead"},
+                   {"choose another reference frame", "choose another with --reference"},
+                   {"desc.percentile_high must be from percentile_low", "--percentile-high must be from --percentile-low"},
+                   {"desc.percentile_low", "--percentile-low"},
+                   {"desc.sigma_low", "--sigma-low"},
+                   {"desc.sigma_high", "--sigma-high"},
+                   {"desc.max_iters", "--max-iters"}});
 }
 
 // --weights FILE: one number >= 0 per frame, one per line, in frame order.

@@ -79,24 +79,18 @@ Runtime::Runtime(const RuntimeFlags& f) {
     options.log_callback = log_to_stderr;
     options.log_level = PLX_LOG_DEBUG;
   }
-  if (plx_status_t status = plx_runtime_create(&options, &runtime_); status != PLX_OK) {
-    // The API's names as the command's options.
-    std::string message = plx_last_error_message();
-    static const std::pair<const char*, const char*> names[] = {
-        {"options.max_cpu_workers", "--max-cpu-workers"},
-        {"options.reserve_cpus", "--reserve-cpus"},
-        {"options.ram_fraction", "--ram-fraction"},
-        {"options.vram_fraction", "--vram-fraction"},
-        {"PLX_DEVICE_AUTO", "--device auto"},
-        {"device_types/device_filter", "--device-types/--device-filter"},
-        {"plx_runtime_create: ", ""},
-        {"device_policy GPU_REQUIRED", "--device gpu"},
-        {"matches device_types", "matches --device-types"},
-        {"and device_filter", "and --device-filter"}};
-    for (const auto& [from, to] : names)
-      if (size_t at = message.find(from); at != std::string::npos) message.replace(at, std::strlen(from), to);
-    throw Failure{status, message};
-  }
+  if (plx_status_t status = plx_runtime_create(&options, &runtime_); status != PLX_OK)
+    throw Failure{status, replaced(plx_last_error_message(),
+                                   {{"options.max_cpu_workers", "--max-cpu-workers"},
+                                    {"options.reserve_cpus", "--reserve-cpus"},
+                                    {"options.ram_fraction", "--ram-fraction"},
+                                    {"options.vram_fraction", "--vram-fraction"},
+                                    {"PLX_DEVICE_AUTO", "--device auto"},
+                                    {"device_types/device_filter", "--device-types/--device-filter"},
+                                    {"plx_runtime_create: ", ""},
+                                    {"device_policy GPU_REQUIRED", "--device gpu"},
+                                    {"matches device_types", "matches --device-types"},
+                                    {"and device_filter", "and --device-filter"}})};
 }
 
 Runtime::~Runtime() { plx_runtime_destroy(runtime_); }
@@ -182,6 +176,14 @@ std::string grouped(int64_t v) {
 }
 
 std::string counted(int64_t n, const std::string& noun) { return grouped(n) + " " + noun + (n == 1 ? "" : "s"); }
+
+std::string replaced(std::string text, Replacements pairs) {
+  for (const auto& [from, to] : pairs) {
+    const size_t from_size = std::strlen(from), to_size = std::strlen(to);
+    for (size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to_size) text.replace(at, from_size, to);
+  }
+  return text;
+}
 
 CLI::Validator at_least(double lowest) {
   return CLI::Validator(

@@ -4,9 +4,11 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/format_bytes.hpp"
@@ -98,5 +100,11 @@ std::string percent(double part, double whole);
 std::string fixed(double v, int digits = 2);
 std::string grouped(int64_t v);
 std::string counted(int64_t n, const std::string& noun);
+
+// `text` with every occurrence of each pair's first string replaced by its
+// second, pair after pair: how the commands say a library message in their
+// own terms (the API's names as their options).
+using Replacements = std::initializer_list<std::pair<const char*, const char*>>;
+std::string replaced(std::string text, Replacements pairs);
 
 }  // namespace plx::cli

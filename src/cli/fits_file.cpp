@@ -85,22 +85,16 @@ File open_read(const std::string& path, const std::string& missing_advice) {
 
 namespace {
 
-std::string hdu_kind(File& file, int type) {
+// What an HDU without pixels is, for the message that names them: an image's
+// NAXIS and axes as find_pixels read them.
+std::string hdu_kind(int type, int naxis, const LONGLONG* naxes) {
   if (type == ASCII_TBL) return "an ASCII table";
   if (type == BINARY_TBL) return "a binary table";
-  int naxis = 0, status = 0;
-  fits_get_img_dim(file.get(), &naxis, &status);
   if (naxis == 0) return "an image with no pixels (NAXIS = 0)";
-  LONGLONG naxes[9] = {0};
-  if (naxis <= 9) fits_get_img_sizell(file.get(), naxis, naxes, &status);
   for (int i = 0; i < naxis && i < 9; ++i)  // random groups have NAXIS1 = 0
     if (naxes[i] == 0) return "an image with no pixels (NAXIS" + std::to_string(i + 1) + " = 0)";
   return "an image";
 }
-
-}  // namespace
-
-namespace {
 
 std::string where_text(int hdu) { return hdu == 1 ? "the primary image" : "the image in HDU " + std::to_string(hdu); }
 
@@ -143,10 +137,10 @@ ImageInfo find_pixels(File& file, std::vector<int64_t>& axes) {
       throw FileError{"cannot read HDU " + std::to_string(hdu) + ": " + status_text(status), file.path(),
                       "the file may be truncated or not FITS"};
     }
+    int naxis = 0;
+    LONGLONG naxes[9] = {0};
     if (type == IMAGE_HDU) {
-      int naxis = 0;
       fits_get_img_dim(file.get(), &naxis, &status);
-      LONGLONG naxes[9] = {0};
       if (naxis > 0 && naxis <= 9) fits_get_img_sizell(file.get(), naxis, naxes, &status);
       check(status, "cannot read the image header of HDU " + std::to_string(hdu), file.path());
       bool empty = naxis == 0;
@@ -162,7 +156,8 @@ ImageInfo find_pixels(File& file, std::vector<int64_t>& axes) {
         return info;
       }
     }
-    seen += (seen.empty() ? "" : ", ") + std::string("HDU ") + std::to_string(hdu) + " is " + hdu_kind(file, type);
+    seen +=
+        (seen.empty() ? "" : ", ") + std::string("HDU ") + std::to_string(hdu) + " is " + hdu_kind(type, naxis, naxes);
   }
   throw FileError{"no image in the file (" + seen + ")", file.path(), "give FITS files that hold an image"};
 }
