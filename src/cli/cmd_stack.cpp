@@ -141,18 +141,18 @@ std::string in_command_terms(std::string message, const std::vector<std::string>
     message.replace(at, close + tail.size() - at, name);
     at += name.size();
   }
-  return replaced(std::move(message),
-                  {{"ADDITIVE or MULTIPLICATIVE normalization", "--normalize add or mul"},
-                   {"(use ADDITIVE or LINEAR_FIT)", "(use --normalize add or linear)"},
-                   {"NOISE_VARIANCE weights are", "--weights noise weighs by"},
-                   {"NOISE_VARIANCE weights", "--weights noise"},
-                   {"give the weights instead", "give the weights with --weights FILE instead"},
-                   {"choose another reference frame", "choose another with --reference"},
-                   {"desc.percentile_high must be from percentile_low", "--percentile-high must be from --percentile-low"},
-                   {"desc.percentile_low", "--percentile-low"},
-                   {"desc.sigma_low", "--sigma-low"},
-                   {"desc.sigma_high", "--sigma-high"},
-                   {"desc.max_iters", "--max-iters"}});
+  return replaced(std::move(message), {{"ADDITIVE or MULTIPLICATIVE normalization", "--normalize add or mul"},
+                                       {"(use ADDITIVE or LINEAR_FIT)", "(use --normalize add or linear)"},
+                                       {"NOISE_VARIANCE weights are", "--weights noise weighs by"},
+                                       {"NOISE_VARIANCE weights", "--weights noise"},
+                                       {"give the weights instead", "give the weights with --weights FILE instead"},
+                                       {"choose another reference frame", "choose another with --reference"},
+                                       {"desc.percentile_high must be from percentile_low",
+                                        "--percentile-high must be from --percentile-low"},
+                                       {"desc.percentile_low", "--percentile-low"},
+                                       {"desc.sigma_low", "--sigma-low"},
+                                       {"desc.sigma_high", "--sigma-high"},
+                                       {"desc.max_iters", "--max-iters"}});
 }
 
 // --weights FILE: one number >= 0 per frame, one per line, in frame order.

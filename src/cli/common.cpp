@@ -80,17 +80,17 @@ Runtime::Runtime(const RuntimeFlags& f) {
     options.log_level = PLX_LOG_DEBUG;
   }
   if (plx_status_t status = plx_runtime_create(&options, &runtime_); status != PLX_OK)
-    throw Failure{status, replaced(plx_last_error_message(),
-                                   {{"options.max_cpu_workers", "--max-cpu-workers"},
-                                    {"options.reserve_cpus", "--reserve-cpus"},
-                                    {"options.ram_fraction", "--ram-fraction"},
-                                    {"options.vram_fraction", "--vram-fraction"},
-                                    {"PLX_DEVICE_AUTO", "--device auto"},
-                                    {"device_types/device_filter", "--device-types/--device-filter"},
-                                    {"plx_runtime_create: ", ""},
-                                    {"device_policy GPU_REQUIRED", "--device gpu"},
-                                    {"matches device_types", "matches --device-types"},
-                                    {"and device_filter", "and --device-filter"}})};
+    throw Failure{status,
+                  replaced(plx_last_error_message(), {{"options.max_cpu_workers", "--max-cpu-workers"},
+                                                      {"options.reserve_cpus", "--reserve-cpus"},
+                                                      {"options.ram_fraction", "--ram-fraction"},
+                                                      {"options.vram_fraction", "--vram-fraction"},
+                                                      {"PLX_DEVICE_AUTO", "--device auto"},
+                                                      {"device_types/device_filter", "--device-types/--device-filter"},
+                                                      {"plx_runtime_create: ", ""},
+                                                      {"device_policy GPU_REQUIRED", "--device gpu"},
+                                                      {"matches device_types", "matches --device-types"},
+                                                      {"and device_filter", "and --device-filter"}})};
 }
 
 Runtime::~Runtime() { plx_runtime_destroy(runtime_); }
