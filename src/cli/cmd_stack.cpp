@@ -97,19 +97,33 @@ std::vector<std::pair<int, std::string>> read_lines(const std::string& path, con
   return lines;
 }
 
-// --list FILE: one path per line; relative paths are relative to the list's
-// own directory.
-std::vector<std::string> read_list(const std::string& list) {
+// The frames of --list FILE, one path per line; relative paths are relative
+// to the list's own directory. Each keeps its line, for messages.
+struct ListedFrames {
+  std::string list;
   std::vector<std::string> paths;
-  const std::string dir = directory_of(list);
-  for (auto& [number, line] : read_lines(list, "list of frames")) {
-    if (line[0] == '/' || dir.empty())
-      paths.push_back(line);
-    else
-      paths.push_back(dir + "/" + line);
+  std::vector<int> lines;
+
+  explicit ListedFrames(const std::string& list_path) : list(list_path) {
+    if (list.empty()) return;
+    const std::string dir = directory_of(list);
+    for (auto& [number, line] : read_lines(list, "list of frames")) {
+      paths.push_back(line[0] == '/' || dir.empty() ? line : dir + "/" + line);
+      lines.push_back(number);
+    }
   }
-  return paths;
-}
+
+  // An error about a file the list names says on which line: in a list of
+  // thousands, the line is what its user will look for.
+  FileError located(FileError e) const {
+    for (size_t j = 0; j < paths.size(); ++j)
+      if (paths[j] == e.file) {
+        e.file += ", line " + std::to_string(lines[j]) + " of " + list;
+        break;
+      }
+    return e;
+  }
+};
 
 // The library's message in this command's terms: its own prefix gone
 // ("plx_stack: parallax stack: "), "frame J (counting from 0)" as the file
@@ -231,8 +245,8 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   }
 
   // The frames: the list's, then the arguments'.
-  std::vector<std::string> paths;
-  if (!f.list.empty()) paths = read_list(f.list);
+  const ListedFrames listed(f.list);
+  std::vector<std::string> paths = listed.paths;
   paths.insert(paths.end(), f.inputs.begin(), f.inputs.end());
   if (paths.empty())
     throw FileError{f.list.empty() ? "no input frames" : "no input frames: the list names none", f.list,
@@ -262,13 +276,20 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   const bool tty = !f.runtime.json && ::isatty(STDERR_FILENO);
   ProgressBar bar(tty);
   auto t_check = Clock::now();
-  fits::FrameSource source(paths, open_limit, [&](size_t done, size_t total) {
+  const auto checked = [&](size_t done, size_t total) {
     check_interrupt();
     if (tty && (done % 16 == 0 || done == total)) {
       const double elapsed = seconds(t_check), fraction = static_cast<double>(done) / static_cast<double>(total);
       bar.draw("checking inputs", fraction, elapsed, done > 0 ? elapsed * (1 - fraction) / fraction : -1);
     }
-  });
+  };
+  fits::FrameSource source = [&] {
+    try {
+      return fits::FrameSource(paths, open_limit, checked);
+    } catch (const FileError& e) {
+      throw listed.located(e);
+    }
+  }();
   bar.clear();
   const double check_s = seconds(t_check);
   const fits::ImageShape& shape = source.shape();
@@ -354,7 +375,7 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   bar.clear();
   if (status != PLX_OK) {
     if (interrupted()) throw Interrupted{};
-    if (auto failure = source.failure()) throw *failure;
+    if (auto failure = source.failure()) throw listed.located(*failure);
     throw Failure{status, "stacking failed: " + in_command_terms(plx_last_error_message(), paths)};
   }
   check_interrupt();

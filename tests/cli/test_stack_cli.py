@@ -502,8 +502,9 @@ def test_unreadable_list(tmp_path, two_frames):
     empty.write_text("# nothing\n")
     assert_fails(tmp_path, ["--list", str(empty)], "no input frames", str(empty))
     bad = tmp_path / "bad.txt"
-    bad.write_text("a.fits\nzzz.fits\n")
-    assert_fails(tmp_path, ["--list", str(bad)], "no such file", str(tmp_path / "zzz.fits"))
+    bad.write_text("a.fits\n# the next frame:\nzzz.fits\n")
+    # In a list of thousands, the line is what the user looks for.
+    assert_fails(tmp_path, ["--list", str(bad)], "no such file", f"({tmp_path / 'zzz.fits'}, line 3 of {bad})")
 
 
 def test_bad_weights(tmp_path, two_frames):
