@@ -1196,9 +1196,11 @@ typedef struct plx_stack_desc {
                                 device when the runtime has one) */
   int64_t reference_frame; /**< normalization reference, in [0, N); default 0 */
   /** Progress (items = row units: channels x column tiles x height, one per
-   *  output row segment; plx_stack_result_t.tiles says how they were cut),
-   *  cancellation, workers, memory budget, name and report of the run;
-   *  NULL = defaults. */
+   *  output row segment; plx_stack_result_t.tiles says how they were cut;
+   *  with normalization or NOISE_VARIANCE weights, a first pass over the
+   *  frames reports before, items = frames, total = frames), cancellation,
+   *  workers, memory budget, name and report of the run (of the frame pass
+   *  when that fails: callback_code is the provider's); NULL = defaults. */
   const plx_run_options_t* run_options;
   /** With a provider on the CPU, the rows of each call (a band: the same
    *  rows of every frame, then stacked). 0 (default): bands that fit a
@@ -1253,13 +1255,18 @@ PLX_API plx_status_t plx_stack_result_init(plx_stack_result_t* result, size_t st
 /**
  * Stacks the frames of `desc` into `result`. Memory stays within the
  * runtime's budget for any N: the frames are read in bands of rows through
- * all frames (see plx_stack_plan). Nothing is written to `result` on
+ * all frames (see plx_stack_plan). Normalization and NOISE_VARIANCE weights
+ * first measure each frame's channel planes whole, one plane per worker (as
+ * many workers as the budget holds; LINEAR_FIT also holds the reference
+ * frame's planes and a byte per pixel). Nothing is written to `result` on
  * failure, except that the outputs may hold partial pixels.
+ * A runtime with PLX_DEVICE_GPU_REQUIRED takes device AUTO as GPU and never
+ * falls back to the CPU.
  * Errors: PLX_ERR_INVALID_ARGUMENT (any field: the message names it),
- * PLX_ERR_OUT_OF_MEMORY (not even one row through all frames fits the
- * budget), PLX_ERR_TASK_FAILED (the provider returned non-zero),
- * PLX_ERR_NO_DEVICE (device GPU without a usable device), PLX_ERR_DEVICE,
- * PLX_ERR_CANCELLED.
+ * PLX_ERR_OUT_OF_MEMORY (not even one row through all frames, or one plane
+ * of the frame pass, fits the budget), PLX_ERR_TASK_FAILED (the provider
+ * returned non-zero), PLX_ERR_NO_DEVICE (device GPU, or a GPU_REQUIRED
+ * runtime, without a usable device), PLX_ERR_DEVICE, PLX_ERR_CANCELLED.
  * @since 0.1
  */
 PLX_API plx_status_t plx_stack(plx_runtime_t* runtime, const plx_stack_desc_t* desc, plx_stack_result_t* result);
@@ -1445,7 +1452,10 @@ PLX_API plx_status_t plx_coadd_result_init(plx_coadd_result_t* result, size_t st
  * they do not fit in one allocation of a device, or their host copy and one
  * output row not in the memory budget, the call runs on the CPU (logged). A
  * chunk a device fails runs on the CPU; under AUTO a device path that cannot
- * start (kernel build) falls back to the CPU as a whole. With desc.tile the
+ * start (kernel build) falls back to the CPU as a whole. A runtime with
+ * PLX_DEVICE_GPU_REQUIRED takes AUTO as GPU and does none of these
+ * fallbacks: it fails instead (PLX_ERR_NO_DEVICE when the images do not fit,
+ * PLX_ERR_DEVICE when a chunk fails). With desc.tile the
  * output goes to the device in bands of rows the memory budget holds.
  * Errors: PLX_ERR_INVALID_ARGUMENT (any field: the message names it and the
  * input index; a WCS header that wcslib cannot parse or that is not

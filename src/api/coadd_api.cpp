@@ -229,11 +229,12 @@ plx_status_t to_coadd_call(const char* fn, const plx_coadd_desc_t& d, CoaddCall&
 plx_status_t choose_devices(const char* fn, plx::Runtime& rt, int32_t preference, const CoaddJob& job,
                             const RunSettings& settings, std::vector<int>& devices) {
   if (preference == PLX_PREFER_CPU) return PLX_OK;
+  const bool required = rt.config().planner.policy == plx::DevicePolicy::gpu_required;
   const std::vector<int> candidates = rt.kernel_devices(preference == PLX_PREFER_GPU);
   if (preference == PLX_PREFER_GPU && candidates.empty())
-    return fail(PLX_ERR_NO_DEVICE, fn,
-                ": desc.device is GPU but the runtime has no usable OpenCL device with double precision "
-                "(cl_khr_fp64; see parallax info): use AUTO or CPU");
+    return fail(PLX_ERR_NO_DEVICE, fn, required ? ": the runtime is GPU_REQUIRED" : ": desc.device is GPU",
+                " but the runtime has no usable OpenCL device with double precision (cl_khr_fp64; see parallax "
+                "info): use desc.device CPU, or a runtime with device_policy AUTO");
   if (candidates.empty()) return PLX_OK;  // AUTO without a GPU: the CPU, nothing to say
   const int64_t resident = device_resident_bytes(job);
   const Machine m = rt.machine();
@@ -248,6 +249,9 @@ plx_status_t choose_devices(const char* fn, plx::Runtime& rt, int32_t preference
     why = cat("the host copy of the input images for the devices (", resident,
               " bytes) and one output row do not fit in the memory budget (", settings.memory_budget_bytes,
               " bytes)");
+  if (!why.empty() && required)
+    return fail(PLX_ERR_NO_DEVICE, fn, ": the runtime is GPU_REQUIRED but ", why,
+                ": give fewer or smaller input images, or a larger memory budget, or use desc.device CPU");
   if (!why.empty()) {
     rt.run_env().log.log(preference == PLX_PREFER_GPU ? LogLevel::warn : LogLevel::info,
                          cat(fn, ": ", why, "; co-adding on the CPU"));
@@ -333,8 +337,13 @@ PLX_API plx_status_t plx_coadd(plx_runtime_t* runtime, const plx_coadd_desc_t* d
       };
     }
     if (settings.memory_budget_bytes <= 0) settings.memory_budget_bytes = rt.memory_budget();
+    // A GPU_REQUIRED runtime takes AUTO as GPU: a device of any type, and no
+    // CPU fallback (an explicit CPU is the caller's choice, as for plx_gemm).
+    const int32_t preference =
+        rt.config().planner.policy == plx::DevicePolicy::gpu_required && d.device == PLX_PREFER_AUTO ? PLX_PREFER_GPU
+                                                                                                     : d.device;
     std::vector<int> devices;
-    if (plx_status_t s = choose_devices(fn, rt, d.device, job, settings, devices); s != PLX_OK) return s;
+    if (plx_status_t s = choose_devices(fn, rt, preference, job, settings, devices); s != PLX_OK) return s;
     for (const std::string& note : call.notes) rt.run_env().log.log(LogLevel::info, cat(fn, ": ", note));
 
     const auto t0 = std::chrono::steady_clock::now();
@@ -345,7 +354,7 @@ PLX_API plx_status_t plx_coadd(plx_runtime_t* runtime, const plx_coadd_desc_t* d
       run = std::move(on_device.run);
       r.device_index = on_device.device_index;
       r.tile_rows = on_device.band_rows;
-      if (run.code != Code::ok && d.device == PLX_PREFER_AUTO && run.code != Code::cancelled &&
+      if (run.code != Code::ok && preference == PLX_PREFER_AUTO && run.code != Code::cancelled &&
           run.code != Code::task_failed && !on_device.delivered) {
         rt.run_env().log.log(LogLevel::warn,
                              cat(fn, ": the OpenCL path failed (", run.message, "); co-adding on the CPU instead"));

@@ -34,7 +34,10 @@ plx_status_t set_error(plx_status_t status, std::string_view message) noexcept {
 
 plx_status_t set_error(const char* function, const Error& error) noexcept {
   try {
-    return set_error(static_cast<plx_status_t>(error.code), cat(function, ": ", error.message));
+    // Messages made under the run's default name (the function's) have it already.
+    const std::string prefix = cat(function, ": ");
+    if (error.message.rfind(prefix, 0) == 0) return set_error(static_cast<plx_status_t>(error.code), error.message);
+    return set_error(static_cast<plx_status_t>(error.code), prefix + error.message);
   } catch (...) {  // no memory for the prefix: the message alone
     return set_error(static_cast<plx_status_t>(error.code), error.message);
   }

@@ -78,8 +78,13 @@ plx_status_t to_stack_call(const char* fn, const plx_stack_desc_t& d, StackCall&
   if (d.channels < 1 || d.channels > kMaxChannels)
     return bad("channels must be from 1 to ", kMaxChannels, ", got ", d.channels);
   const long double pixels = static_cast<long double>(d.height) * d.width * d.channels;
-  if (pixels * d.frames > static_cast<long double>(INT64_MAX) || pixels * 4 > static_cast<long double>(INT64_MAX))
+  if (pixels * d.frames > static_cast<long double>(INT64_MAX))
     return bad("frames x height x width x channels overflows 64 bits");
+  // No machine addresses more (64-bit CPUs map 48 to 57 bits): a larger image
+  // is a wrong size, and sizes derived from it could overflow.
+  if (pixels * 4 > static_cast<long double>(int64_t{1} << 56))
+    return bad("height x width x channels is ", static_cast<double>(pixels),
+               " pixels, more than any address space holds (2^54 floats): check the sizes");
   if (!in_enum(d.combine, Combine::max))
     return bad("combine ", d.combine, " is not a plx_stack_combine_t (MEAN 0 .. MAX 5)");
   if (!in_enum(d.reject, Reject::minmax))
@@ -129,10 +134,17 @@ plx_status_t to_stack_call(const char* fn, const plx_stack_desc_t& d, StackCall&
       return bad("row_stride ", d.row_stride, " is less than width ", d.width, " (0 = width)");
     f.row_stride = d.row_stride ? d.row_stride : d.width;
     const long double plane = static_cast<long double>(d.height - 1) * f.row_stride + d.width;
+    if (d.channel_stride < 0)
+      return bad("channel_stride must be >= 0 (0 = height x row_stride), got ", d.channel_stride);
     if (d.channel_stride != 0 && d.channels > 1 && d.channel_stride < plane)
       return bad("channel_stride ", d.channel_stride, " is less than a channel plane (", static_cast<int64_t>(plane),
                  " floats: (height - 1) x row_stride + width); 0 = height x row_stride");
-    if (plane * d.channels > static_cast<long double>(INT64_MAX / 4)) return bad("frame size overflows 64 bits");
+    const long double channel_step = d.channel_stride ? static_cast<long double>(d.channel_stride)
+                                                      : static_cast<long double>(d.height) * f.row_stride;
+    if (channel_step * (d.channels - 1) + plane > static_cast<long double>(INT64_MAX / 4))
+      return bad(
+          "a frame's extent, (channels - 1) x channel_stride + (height - 1) x row_stride + width floats, "
+          "overflows 64 bits");
     f.channel_stride = d.channel_stride ? d.channel_stride : d.height * f.row_stride;
     f.data.resize(static_cast<size_t>(d.frames));
     for (int64_t j = 0; j < d.frames; ++j) {
@@ -226,14 +238,24 @@ struct Prepared {
 
 plx_status_t prepare(const char* fn, plx::Runtime& rt, Prepared& p) {
   if (plx_status_t s = to_settings(fn, rt, nullptr, p.call.run_options, p.settings, &p.report); s != PLX_OK) return s;
+  // A GPU_REQUIRED runtime takes AUTO as GPU: a device of any type, and no
+  // CPU fallback (an explicit CPU is the caller's choice, as for plx_gemm).
+  const bool required = rt.config().planner.policy == plx::DevicePolicy::gpu_required;
+  if (required && p.call.where == Where::automatic) p.call.where = Where::gpu;
   if (p.call.where != Where::cpu) p.devices = rt.kernel_devices(p.call.where == Where::gpu);
   if (p.call.where == Where::gpu && p.devices.empty())
-    return fail(PLX_ERR_NO_DEVICE, fn,
-                ": desc.device is GPU but the runtime has no usable OpenCL device with double precision "
-                "(cl_khr_fp64; see parallax info): use AUTO or CPU");
+    return fail(PLX_ERR_NO_DEVICE, fn, required ? ": the runtime is GPU_REQUIRED" : ": desc.device is GPU",
+                " but the runtime has no usable OpenCL device with double precision (cl_khr_fp64; see parallax "
+                "info): use desc.device CPU, or a runtime with device_policy AUTO");
   auto planned = plan_stack(rt, p.call.frames, p.settings.name, p.settings.memory_budget_bytes);
   if (!planned) return set_error(fn, planned.error());
   p.plan = std::move(planned).value();
+  // The frame pass (normalization, noise weights) comes first, on its own
+  // memory: whole planes.
+  if (p.settings.memory_budget_bytes <= 0) p.settings.memory_budget_bytes = rt.memory_budget();
+  auto pass = frame_pass_workers(p.call.frames, p.call.policy, p.settings.memory_budget_bytes, p.plan->plan.cpu_workers,
+                                 p.settings.name);
+  if (!pass) return set_error(fn, pass.error());
   return PLX_OK;
 }
 
@@ -288,10 +310,13 @@ PLX_API plx_status_t plx_stack(plx_runtime_t* runtime, const plx_stack_desc_t* d
     if (!(call.run_options && call.run_options->workers > 0)) settings.workers = plan.plan.cpu_workers;
 
     auto t0 = std::chrono::steady_clock::now();
-    RunSettings quiet = settings;  // progress counts the stack's row units only
-    quiet.progress = nullptr;
-    auto params = frame_params(rt.run_env(), call.frames, call.policy, quiet);
-    if (!params) return set_error(fn, params.error());
+    RunReport pass;
+    auto params = frame_params(rt.run_env(), call.frames, call.policy, settings, &pass);
+    if (!params) {
+      pass.failed_begin = pass.failed_end = -1;  // frames there, not the report's row units
+      write_report(p.report, pass);
+      return set_error(fn, params.error());
+    }
     r.frame_stats_s = seconds_since(t0);
 
     Outputs out{r.image, r.count, r.rejected_low, r.rejected_high};

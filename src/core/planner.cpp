@@ -214,6 +214,14 @@ struct Context {
   std::vector<std::string>& why;
 };
 
+// The budget the plan has, and where it came from: the run's own, or the
+// machine's.
+std::string budget_said(const Context& c) {
+  if (c.settings.run_budget_bytes > 0 && c.settings.run_budget_bytes == c.budget)
+    return cat("run's memory_budget_bytes ", bytes(c.budget));
+  return budget_text(c.m, c.settings, c.budget);
+}
+
 // Rule 1: CPUs left for workers, and how to say where they came from.
 int available_cpus(const Context& c, std::string& cpus) {
   const Machine& m = c.m;
@@ -386,7 +394,7 @@ Result<int> fit_workers(const Context& c, int workers, int64_t cpu_room, int64_t
     return make_error(
         Code::out_of_memory, "plan '", c.w.name, "' does not fit: one worker needs ", bytes(c.per_worker_min),
         " (per_worker_bytes ", bytes(c.w.per_worker_bytes), " + ", c.sizes.min_what, " of ", bytes(c.sizes.min_input),
-        " x working_set_factor ", c.w.working_set_factor, ") but the ", budget_text(c.m, c.settings, c.budget),
+        " x working_set_factor ", c.w.working_set_factor, ") but the ", budget_said(c),
         staging > 0 ? cat(" less device staging ", bytes(staging)) : std::string(), " leaves ",
         bytes(cpu_room > 0 ? cpu_room : 0),
         ". Raise ram_fraction, free memory, lower working_set_factor or per_worker_bytes, or give rows so items "

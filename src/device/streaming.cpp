@@ -159,6 +159,18 @@ class RowsRun {
     wake.notify_all();
   }
 
+  // A callback (a row provider, the CPU function) returned `code` for rows r:
+  // the report says where and what, as a loop's does.
+  Error callback_failed(Range r, int code, const std::string& what) {
+    failed.fetch_add(1);
+    {
+      std::lock_guard lock(mutex);
+      if (!failed_callback) failed_callback = std::make_pair(r, code);
+    }
+    return make_error(Code::task_failed, s.name, ": ", what, " returned ", code, " for rows [", r.first, ", ",
+                      r.first + r.rows, ")");
+  }
+
   // Chunks on a device queue or on the CPU function, for peak_concurrency.
   void chunk_started() { raise_to(peak_chunks, chunks_in_flight.fetch_add(1) + 1); }
   void chunk_ended() { chunks_in_flight.fetch_sub(1); }
@@ -179,8 +191,7 @@ class RowsRun {
       if (input.provider) {
         scratch[i].resize(static_cast<size_t>(r.rows * input.bytes_per_row));
         if (int code = input.provider(r.first, r.rows, scratch[i].data()); code != 0)
-          return make_error(Code::task_failed, s.name, ": the row provider of input ", i, " returned ", code,
-                            " for rows [", r.first, ", ", r.first + r.rows, ")");
+          return callback_failed(r, code, cat("the row provider of input ", i));
         in[i] = scratch[i].data();
       } else {
         in[i] = input.data + r.first * input.bytes_per_row;
@@ -202,9 +213,7 @@ class RowsRun {
     } catch (...) {
       code = -1;
     }
-    if (code != 0)
-      return make_error(Code::task_failed, s.name, ": the CPU function returned ", code, " for rows [", r.first, ", ",
-                        r.first + r.rows, ")");
+    if (code != 0) return callback_failed(r, code, "the CPU function");
     chunks.fetch_add(1);
     cpu_chunks.fetch_add(1);
     completed(r.rows);
@@ -263,6 +272,7 @@ class RowsRun {
   std::deque<Range> orphans;
   std::optional<Error> failure;
   std::optional<Error> last_device_error;
+  std::optional<std::pair<Range, int>> failed_callback;  // the first
 };
 
 // One device's lane: two slots, each with device buffers and pinned staging
@@ -390,8 +400,7 @@ Status DeviceLane::enqueue(Slot& slot, Range r) {
       unsigned char* host = static_cast<unsigned char*>(slot.pinned_in[i].host) + done * in.bytes_per_row;
       if (in.provider) {
         if (int code = in.provider(first, rows, host); code != 0)
-          return make_error(Code::task_failed, run_.s.name, ": the row provider of input ", i, " returned ", code,
-                            " for rows [", first, ", ", first + rows, ")");
+          return run_.callback_failed({first, rows}, code, cat("the row provider of input ", i));
       } else {
         staging_copy(run_.env.executor, host, in.data + first * in.bytes_per_row, rows * in.bytes_per_row);
       }
@@ -668,6 +677,12 @@ RunOutcome run_rows(const RunEnv& env, const Kernel& kernel, const RowsJob& job,
   r.peak_concurrency = run.peak_chunks.load();
   r.chunks = run.chunks.load();
   r.failed = run.failed.load();
+  if (run.failed_callback) {
+    const auto [range, code] = *run.failed_callback;
+    r.failed_begin = range.first;
+    r.failed_end = range.first + range.rows;
+    r.callback_code = code;
+  }
   r.fallback_chunks = run.fallbacks.load();
   r.chunk_splits = run.splits.load();
   r.device_kernel_s = static_cast<double>(run.kernel_ns.load()) * 1e-9;

@@ -259,6 +259,28 @@ TEST_F(CoaddDevice, OutOfMemorySplitsAndDeviceFailuresFallBackToTheCpu) {
   plx_runtime_destroy(failing);
 }
 
+// GPU_REQUIRED: AUTO runs on the device (PoCL is a CPU-type device, which AUTO
+// alone would leave out), and a failed chunk fails the call instead of
+// running on the CPU.
+TEST_F(CoaddDevice, GpuRequiredRunsAutoOnTheDeviceAndNeverFallsBack) {
+  Inputs in(false);
+  const plx_coadd_desc_t d = desc_for(in, PLX_INTERP_BILINEAR, PLX_COADD_MEAN, PLX_PREFER_AUTO);
+  plx_coadd_desc_t on_cpu = d;
+  on_cpu.device = PLX_PREFER_CPU;
+  Out cpu, on_device, failed;
+  ASSERT_EQ(run(rt_, on_cpu, cpu), PLX_OK) << last_error();
+  plx_runtime_t* required = pocl_runtime(nullptr, 0, PLX_DEVICE_GPU_REQUIRED);
+  ASSERT_EQ(run(required, d, on_device), PLX_OK) << last_error();
+  EXPECT_GE(on_device.r.device_index, 0);
+  expect_agree(cpu, on_device, "AUTO under GPU_REQUIRED");
+  plx_runtime_destroy(required);
+
+  plx_runtime_t* failing = pocl_runtime("enqueue=*:device", 0, PLX_DEVICE_GPU_REQUIRED);
+  EXPECT_EQ(run(failing, d, failed), PLX_ERR_DEVICE);
+  EXPECT_NE(last_error().find("no CPU fallback"), std::string::npos) << last_error();
+  plx_runtime_destroy(failing);
+}
+
 TEST_F(CoaddDevice, CallbackAndTileErrorsAreTaskFailures) {
   Inputs in(false);
   in.list[4].map = [](void*, int64_t, int64_t, const double*, const double*, double*, double*) { return 42; };

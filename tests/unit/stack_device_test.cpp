@@ -320,6 +320,44 @@ TEST_F(StackDevice, ProviderFramesGiveTheSameBitsAsHostFrames) {
   EXPECT_TRUE(bits_equal(host, provided));
 }
 
+// GPU_REQUIRED: AUTO runs on the device (PoCL is a CPU-type device, which AUTO
+// alone would leave out), and a failed chunk fails the call instead of
+// running on the CPU.
+TEST_F(StackDevice, GpuRequiredRunsAutoOnTheDeviceAndNeverFallsBack) {
+  Frames f(6, 20, 30, 1, 3);
+  const Rule rule{PLX_REJECT_SIGMA_CLIP, PLX_COMBINE_MEAN};
+  Out cpu, on_device, failed;
+  ASSERT_EQ(run(rt_, desc_for(f, rule, PLX_PREFER_CPU), cpu), PLX_OK) << last_error();
+  plx_runtime_t* required = pocl_runtime(nullptr, 0, PLX_DEVICE_GPU_REQUIRED);
+  ASSERT_EQ(run(required, desc_for(f, rule, PLX_PREFER_AUTO), on_device), PLX_OK) << last_error();
+  EXPECT_GE(on_device.r.device_index, 0);
+  expect_agree(cpu, on_device, "AUTO under GPU_REQUIRED");
+  plx_runtime_destroy(required);
+
+  plx_runtime_t* failing = pocl_runtime("enqueue=*:device", 0, PLX_DEVICE_GPU_REQUIRED);
+  EXPECT_EQ(run(failing, desc_for(f, rule, PLX_PREFER_AUTO), failed), PLX_ERR_DEVICE);
+  EXPECT_NE(last_error().find("no CPU fallback"), std::string::npos) << last_error();
+  plx_runtime_destroy(failing);
+}
+
+// MINMAX counts are int32 each; their sum must not wrap in the kernel (it
+// did: n_low = n_high = 2^30 rejected samples it had no room for).
+TEST_F(StackDevice, MinmaxCountsBeyondTheFramesRejectNothing) {
+  Frames f(5, 8, 16, 1, 4);
+  Out none, cpu, gpu;
+  ASSERT_EQ(run(rt_, desc_for(f, {PLX_REJECT_NONE, PLX_COMBINE_MEAN}, PLX_PREFER_CPU), none), PLX_OK) << last_error();
+  for (const int32_t n : {5, 1 << 30, INT32_MAX}) {
+    plx_stack_desc_t d = desc_for(f, {PLX_REJECT_MINMAX, PLX_COMBINE_MEAN}, PLX_PREFER_CPU);
+    d.n_low = d.n_high = n;
+    ASSERT_EQ(run(rt_, d, cpu), PLX_OK) << last_error();
+    d.device = PLX_PREFER_GPU;
+    ASSERT_EQ(run(rt_, d, gpu), PLX_OK) << last_error();
+    const std::string what = "n_low = n_high = " + std::to_string(n);
+    expect_agree(none, cpu, what + " on the CPU");
+    expect_agree(none, gpu, what + " on the device");
+  }
+}
+
 TEST_F(StackDevice, AProviderErrorIsReportedWithItsRange) {
   Frames f(4, 8, 8, 1, 1);
   plx_stack_desc_t d = desc_for(f, {PLX_REJECT_NONE, PLX_COMBINE_MEAN}, PLX_PREFER_GPU);
@@ -327,9 +365,20 @@ TEST_F(StackDevice, AProviderErrorIsReportedWithItsRange) {
   d.provider = [](void*, int64_t frame, int64_t, int64_t, int64_t, int64_t, int32_t, float*, int64_t) {
     return frame == 2 ? 42 : 0;
   };
-  Out o;
-  EXPECT_EQ(run(rt_, d, o), PLX_ERR_TASK_FAILED);
+  plx_run_report_t report;
+  report.struct_size = sizeof report;
+  plx_run_options_t o;
+  plx_run_options_init(&o, sizeof o);
+  o.report = &report;
+  d.run_options = &o;
+  Out out;
+  EXPECT_EQ(run(rt_, d, out), PLX_ERR_TASK_FAILED);
   EXPECT_NE(last_error().find("returned 42 for frame 2"), std::string::npos) << last_error();
+  // The report says so, as the CPU path's does.
+  EXPECT_GE(report.failed, 1);
+  EXPECT_EQ(report.callback_code, 42);
+  EXPECT_GE(report.failed_begin, 0);
+  EXPECT_GT(report.failed_end, report.failed_begin);
 }
 
 }  // namespace

@@ -1318,6 +1318,7 @@ RunSettings settings(int workers = 2) {
   RunSettings s;
   s.name = "stack test";
   s.workers = workers;
+  s.memory_budget_bytes = int64_t{1} << 30;
   return s;
 }
 

@@ -227,6 +227,7 @@ DeviceCoadd coadd_on_devices(Runtime& runtime, const std::vector<int>& devices, 
                     scalar_bytes<cl_long>(row0)};
     rows.work_items_per_row = W;
     rows.ram_budget_bytes = settings.memory_budget_bytes;
+    rows.device_required = runtime.config().planner.policy == DevicePolicy::gpu_required;
     rows.cpu = [&, row0](int64_t first, int64_t count, const void* const*, void* const* outputs) {
       std::string error;
       int code = coadd_rows_on_cpu(job, row0 + first, row0 + first + count, static_cast<float*>(outputs[0]),

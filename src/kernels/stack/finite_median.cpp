@@ -52,20 +52,22 @@ void low_histogram(const std::vector<float>& v, uint32_t high, std::vector<uint3
 // bits finds their bins, a histogram of the low 16 bits within a bin their
 // exact keys: two passes over v (three when the two middle values of an even
 // count fall in different bins).
+// One histogram (256 KiB) serves both passes: the frame pass accounts for it
+// per worker.
 double median_of_finite(const std::vector<float>& v) {
-  std::vector<uint32_t> high(65536, 0), low;
+  std::vector<uint32_t> histogram(65536, 0);
   for (float x : v)
-    if (std::isfinite(x)) ++high[key_of(x) >> 16];
+    if (std::isfinite(x)) ++histogram[key_of(x) >> 16];
   uint64_t n = 0;
-  for (uint32_t c : high) n += c;
+  for (uint32_t c : histogram) n += c;
   if (n == 0) return std::nan("");
-  const Place upper = locate(high, n / 2);
-  low_histogram(v, upper.bin, low);
-  const double hi = value_of(upper.bin << 16 | locate(low, upper.rank).bin);
+  const Place upper = locate(histogram, n / 2);
+  const Place lower = n % 2 ? upper : locate(histogram, n / 2 - 1);
+  low_histogram(v, upper.bin, histogram);
+  const double hi = value_of(upper.bin << 16 | locate(histogram, upper.rank).bin);
   if (n % 2) return hi;
-  const Place lower = locate(high, n / 2 - 1);
-  if (lower.bin != upper.bin) low_histogram(v, lower.bin, low);
-  const double lo = value_of(lower.bin << 16 | locate(low, lower.rank).bin);
+  if (lower.bin != upper.bin) low_histogram(v, lower.bin, histogram);
+  const double lo = value_of(lower.bin << 16 | locate(histogram, lower.rank).bin);
   return (lo + hi) * 0.5;
 }
 

@@ -32,8 +32,13 @@ int read_plane(const Frames& f, int64_t frame, int channel, std::vector<float>& 
   return 0;
 }
 
+// A pixel's part in a fit: left out (not finite in both frames, or 0 in
+// both), or used and, by the last fit, kept or dropped. A byte per pixel:
+// the fit's only memory besides the two planes.
+enum Mark : char { kLeftOut = 0, kDropped = 1, kKept = 2 };
+
 // Where a line's fit starts: the least median of squares (Rousseeuw) over an
-// evenly spread sample of the pixels `ok`: of the lines through 512 pairs of
+// evenly spread sample of the pixels used: of the lines through 512 pairs of
 // them, the one whose median absolute residual over the sample is least; and
 // 3 standard deviations of its residuals (1.4826 x that median). Up to half
 // the pixels may be outliers. Least squares over all pixels is pulled by a
@@ -45,16 +50,18 @@ int read_plane(const Frames& f, int64_t frame, int channel, std::vector<float>& 
 struct LineStart {
   double a, b, limit;
 };
+
 std::optional<LineStart> least_median_start(const std::vector<float>& x, const std::vector<float>& ref,
-                                            const std::vector<size_t>& ok) {
+                                            const std::vector<Mark>& mark, size_t used) {
   constexpr size_t kSample = 256, kPairs = 512;
-  const size_t k = std::min(ok.size(), kSample);
-  std::vector<double> sx(k), sy(k), r(k);
-  for (size_t i = 0; i < k; ++i) {
-    const size_t at = ok[i * ok.size() / k];
-    sx[i] = x[at];
-    sy[i] = ref[at];
-  }
+  const size_t k = std::min(used, kSample);
+  std::vector<double> sx, sy, r(k);
+  // The i-th of the sample is the (i used / k)-th pixel used.
+  for (size_t i = 0, seen = 0; i < mark.size() && sx.size() < k; ++i)
+    if (mark[i] != kLeftOut && seen++ == sx.size() * used / k) {
+      sx.push_back(x[i]);
+      sy.push_back(ref[i]);
+    }
   auto median_abs_residual = [&](double a, double b) {
     for (size_t i = 0; i < k; ++i) r[i] = std::fabs(sy[i] - (a * sx[i] + b));
     std::nth_element(r.begin(), r.begin() + static_cast<ptrdiff_t>(k / 2), r.end());
@@ -91,47 +98,64 @@ Result<std::pair<double, double>> linear_fit(const std::vector<float>& x, const 
   const size_t n = x.size();
   // Pixels 0 in both frames are left out: a border both frames were padded
   // with, no information about the line (and on it when it passes through 0).
-  std::vector<size_t> ok, zeros;
+  std::vector<Mark> mark(n, kLeftOut);
+  size_t used = 0, zeros = 0;
   for (size_t i = 0; i < n; ++i)
-    if (std::isfinite(x[i]) && std::isfinite(ref[i])) (x[i] == 0 && ref[i] == 0 ? zeros : ok).push_back(i);
-  if (ok.size() < 2) ok.insert(ok.end(), zeros.begin(), zeros.end());
-  if (ok.size() < 2)
+    if (std::isfinite(x[i]) && std::isfinite(ref[i])) {
+      if (x[i] == 0 && ref[i] == 0) {
+        ++zeros;
+      } else {
+        mark[i] = kKept;
+        ++used;
+      }
+    }
+  if (used < 2 && zeros > 0) {  // nothing but the zeros to fit
+    for (size_t i = 0; i < n; ++i)
+      if (x[i] == 0 && ref[i] == 0) mark[i] = kKept;
+    used += zeros;
+  }
+  if (used < 2)
     return make_error(Code::invalid_argument, what,
                       " has fewer than 2 pixels finite in it and in the reference frame: a linear fit needs more");
-  if (std::all_of(ok.begin(), ok.end(), [&](size_t i) { return x[i] == x[ok[0]]; }))
+  const auto first = static_cast<size_t>(std::find(mark.begin(), mark.end(), kKept) - mark.begin());
+  bool constant = true;
+  for (size_t i = first; i < n && constant; ++i) constant = mark[i] == kLeftOut || x[i] == x[first];
+  if (constant)
     return make_error(Code::invalid_argument, what,
                       " is constant: a linear fit against the reference frame needs variation (use ADDITIVE or "
                       "MULTIPLICATIVE normalization)");
-  std::vector<char> keep(n, 0), next(n);
-  const std::optional<LineStart> start = least_median_start(x, ref, ok);
-  for (size_t i : ok) keep[i] = !start || std::fabs(ref[i] - (start->a * x[i] + start->b)) <= start->limit;
+  if (const std::optional<LineStart> start = least_median_start(x, ref, mark, used))
+    for (size_t i = 0; i < n; ++i)
+      if (mark[i] != kLeftOut)
+        mark[i] = std::fabs(ref[i] - (start->a * x[i] + start->b)) <= start->limit ? kKept : kDropped;
   double a = 1, b = 0;
   for (int it = 0; it < 10; ++it) {
     double count = 0, sx = 0, sy = 0, syy = 0;
-    for (size_t i : ok)
-      if (keep[i]) {
+    for (size_t i = 0; i < n; ++i)
+      if (mark[i] == kKept) {
         count += 1;
         sx += x[i];
         sy += ref[i];
       }
     const double mx = count > 0 ? sx / count : 0, my = count > 0 ? sy / count : 0;
     double sxx = 0, sxy = 0;
-    for (size_t i : ok)
-      if (keep[i]) {
+    for (size_t i = 0; i < n; ++i)
+      if (mark[i] == kKept) {
         const double dx = x[i] - mx, dy = ref[i] - my;
         sxx += dx * dx;
         sxy += dx * dy;
         syy += dy * dy;
       }
     if (!(sxx > 0)) {  // the pixels kept share one value of x (an exact line through few pixels): fit all
-      for (size_t i : ok) keep[i] = 1;
+      for (Mark& m : mark)
+        if (m == kDropped) m = kKept;
       continue;
     }
     a = sxy / sxx;
     b = my - a * mx;
     double rr = 0;
-    for (size_t i : ok)
-      if (keep[i]) {
+    for (size_t i = 0; i < n; ++i)
+      if (mark[i] == kKept) {
         const double r = ref[i] - (a * x[i] + b);
         rr += r * r;
       }
@@ -140,12 +164,13 @@ Result<std::pair<double, double>> linear_fit(const std::vector<float>& x, const 
     // level would drop pixels at random (and, with many zeros, all but them).
     if (limit <= 0x1p-20 * std::sqrt(syy / count + my * my)) break;
     bool changed = false;
-    for (size_t i : ok) {
-      next[i] = std::fabs(ref[i] - (a * x[i] + b)) <= limit;
-      changed |= next[i] != keep[i];
-    }
+    for (size_t i = 0; i < n; ++i)
+      if (mark[i] != kLeftOut) {
+        const Mark now = std::fabs(ref[i] - (a * x[i] + b)) <= limit ? kKept : kDropped;
+        changed |= now != mark[i];
+        mark[i] = now;
+      }
     if (!changed) break;
-    for (size_t i : ok) keep[i] = next[i];
   }
   return std::make_pair(a, b);
 }
@@ -193,8 +218,25 @@ bool needs_frame_pass(const FramePolicy& policy) {
   return policy.normalize != Normalize::none || policy.weights == Weights::noise;
 }
 
+Result<int> frame_pass_workers(const Frames& f, const FramePolicy& policy, int64_t budget_bytes, int workers,
+                               const std::string& name) {
+  if (!needs_frame_pass(policy)) return workers;
+  const bool fit = policy.normalize == Normalize::linear_fit;
+  constexpr int64_t kHistogram = 65536 * 4;  // median_of_finite's
+  const int64_t per_worker = f.pixels() * (fit ? 5 : 4) + kHistogram;
+  const int64_t shared = fit ? f.pixels() * 4 * f.channels : 0;
+  const int64_t fit_workers = (budget_bytes - shared) / per_worker;
+  if (fit_workers < 1)
+    return make_error(Code::out_of_memory, name, ": normalization and NOISE_VARIANCE weights measure each frame's ",
+                      f.height, " x ", f.width, " channel planes whole: ", per_worker, " bytes",
+                      fit ? cat(", and ", shared, " for the reference frame's planes (LINEAR_FIT)") : std::string(),
+                      ", more than the memory budget (", budget_bytes,
+                      " bytes): raise the budget (memory_budget_bytes, ram_fraction), or stack without them");
+  return static_cast<int>(std::min<int64_t>(workers, fit_workers));
+}
+
 Result<FrameParams> frame_params(const RunEnv& env, const Frames& f, const FramePolicy& policy,
-                                 const RunSettings& settings) {
+                                 const RunSettings& settings, RunReport* report) {
   const int64_t n = f.count;
   const size_t entries = static_cast<size_t>(n) * static_cast<size_t>(f.channels);
   FrameParams out;
@@ -214,6 +256,10 @@ Result<FrameParams> frame_params(const RunEnv& env, const Frames& f, const Frame
     return out;
   };
   if (!needs_frame_pass(policy)) return done();
+  RunSettings s = settings;
+  s.grain = 1;
+  PLX_TRY_ASSIGN(s.workers,
+                 frame_pass_workers(f, policy, settings.memory_budget_bytes, settings.workers, settings.name));
 
   const bool fit = policy.normalize == Normalize::linear_fit;
   // Indices as the API counts them, said so: a CLI's user counts from 1.
@@ -239,7 +285,7 @@ Result<FrameParams> frame_params(const RunEnv& env, const Frames& f, const Frame
 
   std::mutex mutex;
   std::optional<Error> failure;
-  std::vector<std::vector<float>> planes(static_cast<size_t>(settings.workers));
+  std::vector<std::vector<float>> planes(static_cast<size_t>(s.workers));
   RangeFn body = [&](int64_t lo, int64_t hi, int worker) -> int {
     std::vector<float>& plane = planes[static_cast<size_t>(worker)];
     for (int64_t j = lo; j < hi; ++j)
@@ -249,9 +295,11 @@ Result<FrameParams> frame_params(const RunEnv& env, const Frames& f, const Frame
           if (!failure) failure = std::move(e);
           return 1;
         };
-        if (int code = read_plane(f, j, c, plane); code != 0)
-          return fail(make_error(Code::task_failed, settings.name, ": the provider returned ", code, " for ",
-                                 frame_name(j, c)));
+        if (int code = read_plane(f, j, c, plane); code != 0) {
+          fail(make_error(Code::task_failed, settings.name, ": the provider returned ", code, " for ",
+                          frame_name(j, c)));
+          return code;  // the run's report keeps it
+        }
         const size_t at = static_cast<size_t>(c) * static_cast<size_t>(n) + static_cast<size_t>(j);
         double scale = 1, offset = 0;
         if (fit) {
@@ -291,9 +339,8 @@ Result<FrameParams> frame_params(const RunEnv& env, const Frames& f, const Frame
       }
     return 0;
   };
-  RunSettings s = settings;
-  s.grain = 1;
   RunOutcome run = parallel_for(env, 0, n, body, s);
+  if (report) *report = run.report;
   if (failure) return *failure;
   if (run.code != Code::ok) return Error{run.code, run.message};
   return done();

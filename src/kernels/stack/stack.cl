@@ -299,7 +299,7 @@ bounds_t decide_SFX(const rule_t* r, const SAS SET* s, int st, int f0, int f1) {
     } else if (r->reject == REJECT_PERCENTILE) {
       out.low = quantile_SFX(s, st, f0, nf, r->percentile_low / 100.0);
       out.high = quantile_SFX(s, st, f0, nf, r->percentile_high / 100.0);
-    } else if (r->reject == REJECT_MINMAX && nf > r->n_low + r->n_high) {
+    } else if (r->reject == REJECT_MINMAX && (long)nf > (long)r->n_low + r->n_high) {
       out.first = f0 + r->n_low;
       out.last = f1 - r->n_high;
       out.low = at_SFX(s, st, out.first);

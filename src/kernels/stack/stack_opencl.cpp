@@ -294,6 +294,7 @@ DeviceRun stack_on_devices(Runtime& runtime, const std::vector<int>& devices, co
   rows.work_items_per_row = tc;
   rows.group_items = kGroupItems;
   rows.ram_budget_bytes = settings.memory_budget_bytes;
+  rows.device_required = runtime.config().planner.policy == DevicePolicy::gpu_required;
   rows.cpu = [&](int64_t first, int64_t count_rows, const void* const* inputs, void* const* outputs) {
     return stack.on_cpu(first, count_rows, static_cast<const float*>(inputs[0]), outputs);
   };

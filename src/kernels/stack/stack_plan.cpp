@@ -10,8 +10,12 @@ namespace plx::stack {
 int64_t worker_scratch_bytes(int64_t frames, int64_t cols) {
   // Samples twice as float and prefix sums twice as double, for a block of
   // up to 64 pixels; the per-column count maps; the band's padding between
-  // frames (band_frame_stride: up to two cache lines each).
-  return frames * 64 * (2 * 4 + 2 * 8) + cols * 3 * 4 + frames * (8 + 128) + (64 << 10);
+  // frames (band_frame_stride: up to two cache lines each). Saturates (the
+  // API refuses rows beyond any address space, but this must not wrap).
+  const long double bytes = static_cast<long double>(frames) * 64 * (2 * 4 + 2 * 8) +
+                            static_cast<long double>(cols) * 3 * 4 + static_cast<long double>(frames) * (8 + 128) +
+                            (64 << 10);
+  return bytes >= static_cast<long double>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(bytes);
 }
 
 int64_t band_frame_stride(int64_t floats) {
@@ -84,7 +88,15 @@ Result<StackPlan> plan_stack(Runtime& runtime, const Frames& frames, const std::
                                       cols, " columns."));
       return sp;
     }
-    if (plan.error().code != Code::out_of_memory || cols <= 16) return plan.error();
+    if (plan.error().code != Code::out_of_memory) return plan.error();
+    if (cols <= 16) {  // the planner's figures, but its advice (for workloads in general) in a stack's terms
+      std::string figures = plan.error().message;
+      figures = figures.substr(0, figures.find(". Raise ram_fraction"));
+      return make_error(Code::out_of_memory, name, ": the smallest tile, ", cols, " columns of a row through all ",
+                        frames.count, " frames, does not fit a worker in the memory budget (", figures,
+                        "). Raise the budget (run options memory_budget_bytes, runtime ram_fraction) or stack fewer "
+                        "frames.");
+    }
     cols = std::max<int64_t>(16, cols / 2);
   }
 }
