@@ -163,10 +163,13 @@ int RunProgress::callback(const plx_progress_t* p, void* user) {
   }
   {
     std::lock_guard lock(self->mutex_);
-    if (self->phase_done_ && p->done < p->total) {
+    // A phase is over once it reported its end; the next one shows by going
+    // back, or by another total (a short phase may report its end alone).
+    if (self->phase_done_ && (p->done < p->total || p->total != self->total_)) {
       ++self->phase_;
       self->phase_done_ = false;
     }
+    self->total_ = p->total;
     if (p->done >= p->total) self->phase_done_ = true;
     self->fraction_ = p->total > 0 ? static_cast<double>(p->done) / static_cast<double>(p->total) : 0;
     self->eta_s_ = p->eta_s;

@@ -103,6 +103,7 @@ class RunProgress {
   std::mutex mutex_;
   size_t phase_ = 0;
   bool phase_done_ = false;
+  int64_t total_ = -1;  // of the last report
   double fraction_ = 0, eta_s_ = -1;
   Clock::time_point reported_;
   std::jthread watcher_;

@@ -738,6 +738,12 @@ def test_summary_and_progress_bar_on_a_terminal(tmp_path, two_frames):
     result, tty_text = run_with_tty_stderr([CLI, "stack", "-o", str(out), *two_frames, "--reject", "sigma"])
     assert result.returncode == 0
     assert "%" in tty_text and ("stacking" in tty_text or "checking inputs" in tty_text)
+    # Normalization measures the frames first: that phase, then the stack's, each under its own label.
+    result, tty_text = run_with_tty_stderr(
+        [CLI, "stack", "-o", str(out), "--overwrite", *two_frames, "--normalize", "add"])
+    assert result.returncode == 0, result.stderr
+    assert "measuring frames [" in tty_text and "stacking [" in tty_text, tty_text
+    assert tty_text.rindex("measuring frames [") < tty_text.index("stacking ["), tty_text
     summary = result.stdout
     assert "Stacked 2 frames of 8 x 6 (48 pixels) into" in summary
     assert "samples rejected" in summary
