@@ -106,8 +106,13 @@ struct ListedFrames {
 
   explicit ListedFrames(const std::string& list_path) : list(list_path) {
     if (list.empty()) return;
-    const std::string dir = directory_of(list);
-    for (auto& [number, line] : read_lines(list, "list of frames")) {
+    // "-" is the standard input; the names from a pipe (--list <(ls *.fits),
+    // /dev/stdin) are relative to the working directory, not to /dev/fd.
+    const std::string source = list == "-" ? "/dev/stdin" : list;
+    struct stat st {};
+    const bool regular = ::stat(source.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    const std::string dir = regular ? directory_of(list) : "";
+    for (auto& [number, line] : read_lines(source, "list of frames")) {
       paths.push_back(line[0] == '/' || dir.empty() ? line : dir + "/" + line);
       lines.push_back(number);
     }
@@ -118,7 +123,7 @@ struct ListedFrames {
   FileError located(FileError e) const {
     for (size_t j = 0; j < paths.size(); ++j)
       if (paths[j] == e.file) {
-        e.file += ", line " + std::to_string(lines[j]) + " of " + list;
+        e.file += ", line " + std::to_string(lines[j]) + " of " + (list == "-" ? "the standard input" : list);
         break;
       }
     return e;
@@ -276,6 +281,8 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   const bool tty = !f.runtime.json && ::isatty(STDERR_FILENO);
   ProgressBar bar(tty);
   auto t_check = Clock::now();
+  // Open compressed inputs are held decompressed: a quarter of the budget for them.
+  const int64_t compressed_bytes = runtime.describe()["memory"]["budget_bytes"].get<int64_t>() / 4;
   const auto checked = [&](size_t done, size_t total) {
     check_interrupt();
     if (tty && (done % 16 == 0 || done == total)) {
@@ -285,13 +292,18 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   };
   fits::FrameSource source = [&] {
     try {
-      return fits::FrameSource(paths, open_limit, checked);
+      return fits::FrameSource(paths, open_limit, compressed_bytes, checked);
     } catch (const FileError& e) {
       throw listed.located(e);
     }
   }();
   bar.clear();
   const double check_s = seconds(t_check);
+  if (source.compressed_files() > source.open_limit())
+    std::cerr << "parallax stack: note: " << counted(static_cast<int64_t>(source.compressed_files()), "input")
+              << " are compressed (.gz or the like), which cfitsio decompresses whole into memory on every open; "
+              << source.open_limit() << " at a time fit the memory budget, so each is decompressed again for every "
+              << "band of rows. Decompress them first (gunzip), or tile-compress them (fpack), for speed.\n";
   const fits::ImageShape& shape = source.shape();
 
   // The stack, checked by the library before any output is made.
@@ -528,7 +540,8 @@ an empty primary; tile-compressed images too). Any BITPIX is read as float with 
 applied; BLANK pixels and NaN are missing samples. File names are taken literally.
 
 --list FILE: one path per line; blank lines and lines starting with # are ignored; relative paths
-are relative to the list's directory. Frames come in the list's order, then the arguments'.
+are relative to the list's directory (to the working directory when FILE is - for the standard
+input, or a pipe). Frames come in the list's order, then the arguments'.
 --weights FILE: one number >= 0 per line, one per frame in that order (implies --combine wmean).
 
 Outputs are written to OUT.tmp-XXXXXX beside OUT and renamed when complete; nothing is left on

@@ -66,6 +66,11 @@ File open_read(const std::string& path, const std::string& missing_advice) {
                     "check the path and its permissions"};
   }
   if (S_ISDIR(st.st_mode)) throw FileError{"is a directory, not a FITS file", path, "give FITS files"};
+  // A pipe or a device would block or be read once: FITS inputs are read
+  // again, tile by tile.
+  if (!S_ISREG(st.st_mode))
+    throw FileError{S_ISFIFO(st.st_mode) ? "is a pipe, not a FITS file" : "is not a regular file", path,
+                    "give FITS files on disk"};
   if (::access(path.c_str(), R_OK) != 0)
     throw FileError{std::string("cannot read the file: ") + std::strerror(errno), path, "check its permissions"};
   if (path.size() >= FLEN_FILENAME)
@@ -116,6 +121,16 @@ void check_data_present(File& file, int hdu, int bitpix, int naxis, const LONGLO
     for (int i = 0; i < naxis; ++i)
       if (__builtin_mul_overflow(bytes, naxes[i], &bytes)) bytes = std::numeric_limits<LONGLONG>::max() - data_start;
     needed = data_start + bytes;
+    // cfitsio reads whole 2880-byte blocks: pixels in a last block that
+    // lacks its padding fail to read (astropy reads them).
+    const LONGLONG padded = needed + (2880 - bytes % 2880) % 2880;
+    const LONGLONG size = file.get()->Fptr->filesize;
+    if (size >= needed && size < padded)
+      throw FileError{where_text(hdu) +
+                          " is complete but not padded to a multiple of 2880 bytes, as FITS requires: "
+                          "cfitsio cannot read its last rows (the file has " +
+                          std::to_string(size) + " bytes, " + std::to_string(padded) + " padded)",
+                      file.path(), "rewrite it, e.g. with astropy: fits.open(path).writeto(new_path)"};
   }
   // The size of what cfitsio reads: the file, or its decompressed copy in
   // memory for a gzip-compressed one.

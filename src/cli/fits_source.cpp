@@ -80,7 +80,8 @@ HandlePool::Slot* HandlePool::acquire(size_t index) {
       int status = 0;
       int type = 0;
       auto serial = serialize_if_needed();
-      fits_open_diskfile(&slot->file, src.path.c_str(), READONLY, &status);
+      if (!src.unchanged()) status = FILE_NOT_OPENED;  // not the file that was checked: a reader would read garbage
+      if (status == 0) fits_open_diskfile(&slot->file, src.path.c_str(), READONLY, &status);
       if (status == 0) fits_movabs_hdu(slot->file, src.hdu, &type, &status);
       if (status != 0) {
         int ignored = 0;
@@ -127,19 +128,28 @@ int HandlePool::with(size_t index, const std::function<int(fitsfile*)>& fn) {
   return status;
 }
 
+bool HandlePool::Source::unchanged() const {
+  struct stat now {};
+  return ::stat(path.c_str(), &now) == 0 && now.st_dev == checked.st_dev && now.st_ino == checked.st_ino &&
+         now.st_size == checked.st_size && now.st_mtim.tv_sec == checked.st_mtim.tv_sec &&
+         now.st_mtim.tv_nsec == checked.st_mtim.tv_nsec;
+}
+
 // ---- FrameSource ------------------------------------------------------------
 
-FrameSource::FrameSource(const std::vector<std::string>& paths, size_t max_open,
+FrameSource::FrameSource(const std::vector<std::string>& paths, size_t max_open, int64_t memory_bytes,
                          const std::function<void(size_t, size_t)>& checked)
     : paths_(paths) {
   if (paths.empty()) throw FileError{"no input frames", "", "give FITS files as arguments or with --list FILE"};
   std::vector<HandlePool::Source> sources;
   std::map<std::pair<dev_t, ino_t>, size_t> seen;  // the same file given twice shares a handle
+  int64_t largest_in_memory = 0;                   // of the compressed files
   frame_source_.reserve(paths.size());
   for (size_t j = 0; j < paths.size(); ++j) {
     const std::string& path = paths[j];
     File file = open_read(path, "check the path (relative paths in a --list are relative to the list's directory)");
     ImageInfo info = find_image(file);
+    const LONGLONG in_memory = file.get()->Fptr->filesize;  // decompressed, for a compressed file
     if (j == 0) {
       shape_ = info.shape;
       first_path_ = path;
@@ -156,11 +166,19 @@ FrameSource::FrameSource(const std::vector<std::string>& paths, size_t max_open,
       auto [it, added] = seen.emplace(std::make_pair(st.st_dev, st.st_ino), index);
       if (!added && sources[it->second].hdu == info.hdu) index = it->second;
     }
-    if (index == sources.size()) sources.push_back({path, info.hdu});
+    if (index == sources.size()) {
+      sources.push_back({path, info.hdu, st});
+      if (in_memory != st.st_size) {
+        ++compressed_;
+        largest_in_memory = std::max<int64_t>(largest_in_memory, in_memory);
+      }
+    }
     frame_source_.push_back(index);
     if (checked) checked(j + 1, paths.size());
   }
   sources_ = sources.size();
+  if (largest_in_memory > 0)
+    max_open = std::min<size_t>(max_open, static_cast<size_t>(std::max<int64_t>(1, memory_bytes / largest_in_memory)));
   pool_ = std::make_unique<HandlePool>(std::move(sources), std::max<size_t>(1, max_open));
 }
 
@@ -239,16 +257,17 @@ size_t soft_nofile() {
 
 }  // namespace
 
-size_t default_open_limit() {
-  const size_t soft = soft_nofile();
-  const size_t half = soft > 64 ? (soft - 64) / 2 : 0;
-  return std::clamp<size_t>(half, 4, 512);
-}
-
 size_t max_open_limit() {
   const size_t soft = soft_nofile();
   // cfitsio itself opens at most NMAXFILES (10000) files.
   return std::clamp<size_t>(soft > 32 ? soft - 32 : 1, 1, 9000);
+}
+
+size_t default_open_limit() {
+  const size_t soft = soft_nofile();
+  const size_t half = soft > 64 ? (soft - 64) / 2 : 0;
+  // Never above what --max-open-files may ask for.
+  return std::min(std::clamp<size_t>(half, 4, 512), max_open_limit());
 }
 
 }  // namespace plx::cli::fits

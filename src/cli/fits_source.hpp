@@ -2,6 +2,8 @@
 // then read tile by tile through a bounded pool of open cfitsio handles.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -30,6 +32,11 @@ class HandlePool {
   struct Source {
     std::string path;
     int hdu = 1;
+    struct stat checked {};  // when its header was checked
+
+    // Still the file that was checked (same inode, size and mtime): one
+    // replaced while stacking would be read as if it had the checked shape.
+    bool unchanged() const;
   };
 
   HandlePool(std::vector<Source> sources, size_t capacity);
@@ -66,8 +73,10 @@ class FrameSource {
   // Opens each input in turn, checks it holds an image with the first one's
   // shape, and closes it; throws FileError naming the file otherwise.
   // `checked(done, total)` is called after each. The same file given twice
-  // is read through one handle.
-  FrameSource(const std::vector<std::string>& paths, size_t max_open,
+  // is read through one handle. Compressed files (.gz and the like: cfitsio
+  // holds each open one decompressed in memory) are kept open only as many
+  // at a time as fit `memory_bytes`.
+  FrameSource(const std::vector<std::string>& paths, size_t max_open, int64_t memory_bytes,
               const std::function<void(size_t, size_t)>& checked = {});
 
   int64_t frames() const { return static_cast<int64_t>(frame_source_.size()); }
@@ -76,6 +85,8 @@ class FrameSource {
   // The first frame's header (image_header_text), read with the check.
   const std::string& first_header() const { return first_header_; }
   size_t distinct_files() const { return sources_; }
+  // Inputs cfitsio decompresses whole into memory when it opens them.
+  size_t compressed_files() const { return compressed_; }
 
   // plx_stack_provider_fn: user_data is the FrameSource.
   static int provide(void* user, int64_t frame, int64_t row0, int64_t rows, int64_t col0, int64_t cols, int32_t channel,
@@ -98,6 +109,7 @@ class FrameSource {
            int64_t dst_stride);
 
   std::vector<std::string> paths_;
+  size_t compressed_ = 0;
   std::vector<size_t> frame_source_;  // frame -> pool index
   size_t sources_ = 0;
   ImageShape shape_;
