@@ -234,7 +234,8 @@ plx_status_t choose_devices(const char* fn, plx::Runtime& rt, int32_t preference
   if (preference == PLX_PREFER_GPU && candidates.empty())
     return fail(PLX_ERR_NO_DEVICE, fn, required ? ": the runtime is GPU_REQUIRED" : ": desc.device is GPU",
                 " but the runtime has no usable OpenCL device with double precision (cl_khr_fp64; see parallax "
-                "info): use desc.device CPU, or a runtime with device_policy AUTO");
+                "info): use ",
+                required ? "desc.device CPU, or a runtime with device_policy AUTO" : "desc.device AUTO or CPU");
   if (candidates.empty()) return PLX_OK;  // AUTO without a GPU: the CPU, nothing to say
   const int64_t resident = device_resident_bytes(job);
   const Machine m = rt.machine();

@@ -246,16 +246,19 @@ plx_status_t prepare(const char* fn, plx::Runtime& rt, Prepared& p) {
   if (p.call.where == Where::gpu && p.devices.empty())
     return fail(PLX_ERR_NO_DEVICE, fn, required ? ": the runtime is GPU_REQUIRED" : ": desc.device is GPU",
                 " but the runtime has no usable OpenCL device with double precision (cl_khr_fp64; see parallax "
-                "info): use desc.device CPU, or a runtime with device_policy AUTO");
+                "info): use ",
+                required ? "desc.device CPU, or a runtime with device_policy AUTO" : "desc.device AUTO or CPU");
   auto planned = plan_stack(rt, p.call.frames, p.settings.name, p.settings.memory_budget_bytes);
   if (!planned) return set_error(fn, planned.error());
   p.plan = std::move(planned).value();
   // The frame pass (normalization, noise weights) comes first, on its own
   // memory: whole planes.
-  if (p.settings.memory_budget_bytes <= 0) p.settings.memory_budget_bytes = rt.memory_budget();
-  auto pass = frame_pass_workers(p.call.frames, p.call.policy, p.settings.memory_budget_bytes, p.plan->plan.cpu_workers,
-                                 p.settings.name);
-  if (!pass) return set_error(fn, pass.error());
+  if (needs_frame_pass(p.call.policy)) {
+    if (p.settings.memory_budget_bytes <= 0) p.settings.memory_budget_bytes = rt.memory_budget();
+    auto pass = frame_pass_workers(p.call.frames, p.call.policy, p.settings.memory_budget_bytes,
+                                   p.plan->plan.cpu_workers, p.settings.name);
+    if (!pass) return set_error(fn, pass.error());
+  }
   return PLX_OK;
 }
 
