@@ -193,16 +193,20 @@ TEST_F(StackDevice, SamplesOnABoundAgreeWithTheCpu) {
     for (float& v : f.data) v = static_cast<float>(rng() % 4);
     for (double sigma_low : {3.0, 1.0})
       for (const Rule& rule :
-           {Rule{PLX_REJECT_SIGMA_CLIP, PLX_COMBINE_MEAN}, Rule{PLX_REJECT_SIGMA_CLIP, PLX_COMBINE_SUM}}) {
-        plx_stack_desc_t cpu_desc = desc_for(f, rule, PLX_PREFER_CPU), gpu_desc = desc_for(f, rule, PLX_PREFER_GPU);
-        cpu_desc.sigma_low = gpu_desc.sigma_low = sigma_low;
-        cpu_desc.sigma_high = gpu_desc.sigma_high = sigma_low == 1 ? 1 : 2.5;
-        Out cpu, gpu;
-        ASSERT_EQ(run(rt_, cpu_desc, cpu), PLX_OK) << last_error();
-        ASSERT_EQ(run(rt_, gpu_desc, gpu), PLX_OK) << last_error();
-        EXPECT_GE(gpu.r.device_index, 0);
-        expect_agree(cpu, gpu, "N=" + std::to_string(n) + " sigma_low " + std::to_string(sigma_low));
-      }
+           {Rule{PLX_REJECT_SIGMA_CLIP, PLX_COMBINE_MEAN}, Rule{PLX_REJECT_SIGMA_CLIP, PLX_COMBINE_SUM}})
+        for (int32_t centre : {PLX_CENTRE_MEDIAN, PLX_CENTRE_MEAN}) {
+          plx_stack_desc_t cpu_desc = desc_for(f, rule, PLX_PREFER_CPU), gpu_desc = desc_for(f, rule, PLX_PREFER_GPU);
+          cpu_desc.sigma_low = gpu_desc.sigma_low = sigma_low;
+          cpu_desc.sigma_high = gpu_desc.sigma_high = sigma_low == 1 ? 1 : 2.5;
+          cpu_desc.centre = gpu_desc.centre = centre;
+          Out cpu, gpu;
+          ASSERT_EQ(run(rt_, cpu_desc, cpu), PLX_OK) << last_error();
+          ASSERT_EQ(run(rt_, gpu_desc, gpu), PLX_OK) << last_error();
+          EXPECT_GE(gpu.r.device_index, 0);
+          expect_agree(cpu, gpu,
+                       "N=" + std::to_string(n) + " sigma_low " + std::to_string(sigma_low) + " centre " +
+                           std::to_string(centre));
+        }
   }
 }
 

@@ -1161,6 +1161,25 @@ TEST(StackKnownAnswers, SamplesOnABoundAreKept) {
   p = run_pixel(mean_centre, {6, 0, 0, -3, 0, 6, 6, 6, 6, 0});
   EXPECT_EQ(p.count, 5);
   EXPECT_EQ(p.image, -0.6f);
+  // Nine 0 and one 1: mean 1/10, std 3/10, so at sigma 3 the upper bound is
+  // exactly 1 (mean and std rounded apart, 0.1 + 3 x 0.3, gave 1 - 1e-16).
+  mean_centre = sigma_rule(3, 3, 5);
+  mean_centre.centre = Centre::mean;
+  p = run_pixel(mean_centre, {0, 0, 0, 0, 1, 0, 0, 0, 0, 0});
+  EXPECT_EQ(p.count, 10);
+  EXPECT_EQ(p.image, 0.1f);
+  // Eight 1 and one 0: the lower bound 0.9 - 3 x 0.3 is exactly 0 (astropy's
+  // own rounding rejects the 0 here; exact arithmetic keeps it).
+  p = run_pixel(mean_centre, {1, 1, 1, 1, 1, 1, 1, 1, 0, 1});
+  EXPECT_EQ(p.count, 10);
+  // The second iteration's 13 survivors have mean 27/13 and std 18/13: at
+  // sigma_low 1.5 the lower bound is exactly 0, on the four zeros; rejecting
+  // them had left no survivor (NaN bounds), so all 17 samples came back.
+  mean_centre = sigma_rule(1.5, 0.5, 5);
+  mean_centre.centre = Centre::mean;
+  p = run_pixel(mean_centre, {2, 0, 3, 2, 3, 0, 2, 2, 10, 3, 0, 3, 9, 8, 3, 0, 9});
+  EXPECT_EQ(p.count, 4);
+  EXPECT_EQ(p.image, 0.0f);
 }
 
 // Small counts (photon-starved frames: many samples on a bound) on every
@@ -1176,7 +1195,13 @@ TEST(SimdMatchesScalarEdges, SmallCountsOnTheBounds) {
           static_cast<float>(mix(static_cast<uint64_t>(p * 7 + j)) % 4);
   for (const auto& f : b.frames) b.rows.push_back(f.data());
   b.weight.assign(7, 1.0);
-  expect_every_clip_on_every_target(b, {sigma_rule(1, 1, 5), sigma_rule(3, 2.5, 5), sigma_rule(2, 1, -1, Combine::sum)});
+  PixelRule mean_centre = sigma_rule(3, 3, 5);
+  mean_centre.centre = Centre::mean;
+  PixelRule winsorized_mean = sigma_rule(0.5, 3, 5);
+  winsorized_mean.reject = Reject::winsorized;
+  winsorized_mean.centre = Centre::mean;
+  expect_every_clip_on_every_target(b, {sigma_rule(1, 1, 5), sigma_rule(3, 2.5, 5), sigma_rule(2, 1, -1, Combine::sum),
+                                        mean_centre, winsorized_mean});
 }
 
 // MINMAX ranks equal values by frame index, lower first.

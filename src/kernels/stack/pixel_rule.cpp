@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <tuple>
 
 namespace plx::stack {
 namespace {
@@ -55,14 +56,16 @@ Bounds sigma_clip(const PixelRule& r, const float* s, int64_t f0, int64_t f1, co
       sums_about(s, 1, a, m, med, lo_clamp, hi_clamp, s1, s2);
       base = med;
     }
-    double var = variance_from_sums(s1, s2, md);
-    if (var < 0) var = 0;
-    const double sd = std::sqrt(var);
-    // The mean as (m base + s1) / m: the sum is exact where the data are
-    // integers, and then so is astropy's mean but for its one rounding;
-    // base + s1 / m rounded twice and put bounds beside samples exactly on them.
-    const double cen = r.centre == Centre::median ? med : (md * base + s1) / md;
-    const double lo = cen - r.sigma_low * sd, hi = cen + r.sigma_high * sd;
+    double lo, hi;
+    if (r.centre == Centre::median) {
+      double var = variance_from_sums(s1, s2, md);
+      if (var < 0) var = 0;
+      const double sd = std::sqrt(var);
+      lo = med - r.sigma_low * sd;
+      hi = med + r.sigma_high * sd;
+    } else {
+      std::tie(lo, hi) = mean_centre_bounds(s1, s2, md, base, r.sigma_low, r.sigma_high);
+    }
     out.low = lo;
     out.high = hi;
     int64_t a2 = a;

@@ -14,8 +14,10 @@
 // its own median (prefix_sums_trusted).
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "kernels/stack/pixel_block.hpp"
 
@@ -66,6 +68,20 @@ inline bool prefix_sums_trusted(double s1, double s2, int64_t m) {
 // frames of small counts (0, 0, 1, 2, 0 at sigma_high 2.5: the bound is 2)
 // rejected a sample astropy keeps in one pixel of nine.
 inline double variance_from_sums(double s1, double s2, double m) { return (m * s2 - s1 * s1) / (m * m); }
+
+// The bounds about the mean of m samples with sums s1, s2 about `base`:
+// base + (s1 -/+ sigma sqrt(m s2 - s1^2)) / m. One division, after the root:
+// with exact sums and a bound on a representable value, every step is exact
+// (nine samples 0 and one 1 at sigma 3: the bound 1). The mean and the
+// deviation taken apart, 0.1 + 3 x 0.3 rounded three times, put it an ulp
+// below the 1, which astropy keeps.
+inline std::pair<double, double> mean_centre_bounds(double s1, double s2, double m, double base, double sigma_low,
+                                                    double sigma_high) {
+  double spread = m * s2 - s1 * s1;
+  if (spread < 0) spread = 0;
+  const double root = std::sqrt(spread);
+  return {base + (s1 - sigma_low * root) / m, base + (s1 + sigma_high * root) / m};
+}
 
 // The sums of d = v - c and d^2 over the samples at sorted positions
 // [a, a + m) (stride floats apart), each v clamped to [lo, hi] (the

@@ -216,15 +216,24 @@ class HalfLanes {
     // lane: with n a power of two, 1 / n^2 is exact, and so a product by it
     // gives the quotient's bits without a division.
     const VD num = hn::Sub(hn::Mul(m, s2), hn::Mul(s1, s1));
-    const bool exact_inverse = first && g_.all_finite && (g_.n & (g_.n - 1)) == 0;
-    const VD var = exact_inverse ? hn::Mul(num, hn::Set(dd_, 1.0 / static_cast<double>(g_.n * g_.n)))
-                                 : hn::Div(num, hn::Mul(m, m));
-    const VD sd = hn::Sqrt(hn::IfThenElse(hn::Lt(var, zero), zero, var));
-    const VD cen = rule.centre == Centre::median ? med : hn::Div(hn::Add(hn::Mul(m, base), s1), m);
+    const VD sigma_low = hn::Set(dd_, rule.sigma_low), sigma_high = hn::Set(dd_, rule.sigma_high);
+    VD new_lo, new_hi;
+    if (HWY_UNLIKELY(rule.centre == Centre::mean)) {  // mean_centre_bounds
+      const VD root = hn::Sqrt(hn::IfThenElse(hn::Lt(num, zero), zero, num));
+      new_lo = hn::Add(base, hn::Div(hn::Sub(s1, hn::Mul(sigma_low, root)), m));
+      new_hi = hn::Add(base, hn::Div(hn::Add(s1, hn::Mul(sigma_high, root)), m));
+    } else {
+      const bool exact_inverse = first && g_.all_finite && (g_.n & (g_.n - 1)) == 0;
+      const VD var = exact_inverse ? hn::Mul(num, hn::Set(dd_, 1.0 / static_cast<double>(g_.n * g_.n)))
+                                   : hn::Div(num, hn::Mul(m, m));
+      const VD sd = hn::Sqrt(hn::IfThenElse(hn::Lt(var, zero), zero, var));
+      new_lo = hn::Sub(med, hn::Mul(sigma_low, sd));
+      new_hi = hn::Add(med, hn::Mul(sigma_high, sd));
+    }
     const MD empty = hn::Eq(m, zero);
     const VD nan = hn::Set(dd_, std::numeric_limits<double>::quiet_NaN());
-    const VD new_lo = hn::IfThenElse(empty, nan, hn::Sub(cen, hn::Mul(hn::Set(dd_, rule.sigma_low), sd)));
-    const VD new_hi = hn::IfThenElse(empty, nan, hn::Add(cen, hn::Mul(hn::Set(dd_, rule.sigma_high), sd)));
+    new_lo = hn::IfThenElse(empty, nan, new_lo);
+    new_hi = hn::IfThenElse(empty, nan, new_hi);
     lo_ = hn::IfThenElse(active_, new_lo, lo_);
     hi_ = hn::IfThenElse(active_, new_hi, hi_);
   }

@@ -258,11 +258,20 @@ bounds_t sigma_clip_SFX(const rule_t* r, const SAS SET* s, int st, int f0, int f
       s1 = below * d05 + r1 + above * d95;
       s2 = below * (d05 * d05) + r2 + above * (d95 * d95);
     }
-    double var = (md * s2 - s1 * s1) / (md * md);  // variance_from_sums of pixel_rule.hpp
-    if (var < 0) var = 0;
-    const double sd = sqrt(var);
-    const double cen = r->centre == 0 ? med : (md * med + s1) / md;  // as pixel_rule.cpp
-    const double lo = cen - r->sigma_low * sd, hi = cen + r->sigma_high * sd;
+    double lo, hi;
+    if (r->centre == 0) {
+      double var = (md * s2 - s1 * s1) / (md * md);  // variance_from_sums of pixel_rule.hpp
+      if (var < 0) var = 0;
+      const double sd = sqrt(var);
+      lo = med - r->sigma_low * sd;
+      hi = med + r->sigma_high * sd;
+    } else {  // mean_centre_bounds of pixel_rule.hpp
+      double spread = md * s2 - s1 * s1;
+      if (spread < 0) spread = 0;
+      const double root = sqrt(spread);
+      lo = med + (s1 - r->sigma_low * root) / md;
+      hi = med + (s1 + r->sigma_high * root) / md;
+    }
     out.low = lo;
     out.high = hi;
     const int a2 = skip_low_SFX(s, st, a, b, lo);
