@@ -1124,9 +1124,10 @@ typedef enum plx_stack_centre {
   PLX_CENTRE_MEAN = 1
 } plx_stack_centre_t;
 
-/** Where the frame weights of WEIGHTED_MEAN come from. */
+/** Where the frame weights of WEIGHTED_MEAN come from (which needs GIVEN or
+ *  NOISE_VARIANCE; the other combines need NONE). */
 typedef enum plx_stack_weights {
-  PLX_WEIGHTS_NONE = 0,          /**< every frame weighs 1 */
+  PLX_WEIGHTS_NONE = 0,          /**< no weights: every frame counts alike */
   PLX_WEIGHTS_GIVEN = 1,         /**< plx_stack_desc_t.frame_weights */
   PLX_WEIGHTS_NOISE_VARIANCE = 2 /**< 1 / sigma^2 per frame and channel, sigma
                                       = 1.482602218505602 (astropy's mad_std) x
@@ -1135,7 +1136,11 @@ typedef enum plx_stack_weights {
 
 /**
  * Per-frame normalization to the reference frame, per channel, from the
- * median of each frame's finite pixels: x' = scale x + offset.
+ * median of each frame's finite pixels: x' = scale x + offset, rounded to
+ * float (a normalized sample beyond FLT_MAX becomes +-inf, and is rejected as
+ * an infinite sample is). A frame (or the reference) with no finite pixel is
+ * refused, as is a median of 0 for MULTIPLICATIVE; NOISE_VARIANCE refuses a
+ * frame whose MAD is 0 (more than half of it one value).
  */
 typedef enum plx_stack_normalize {
   PLX_NORMALIZE_NONE = 0,

@@ -1705,6 +1705,9 @@ TEST(FrameStats, Errors) {
   policy.normalize = Normalize::multiplicative;
   expect_error(frame_params(rt->run_env(), Planes{15, 13, {ref, zero_median}}.view(), policy, settings()),
                Code::invalid_argument, {"frame 1", "median 0"});
+  // A reference of median 0 would scale the others to 0 (it divides nothing).
+  expect_error(frame_params(rt->run_env(), Planes{15, 13, {zero_median, ref}}.view(), policy, settings()),
+               Code::invalid_argument, {"the reference frame 0", "median 0", "every frame to 0"});
   policy.normalize = Normalize::additive;
   expect_error(frame_params(rt->run_env(), Planes{15, 13, {ref, ref, nan}}.view(), policy, settings()),
                Code::invalid_argument, {"frame 2", "no finite"});

@@ -281,6 +281,10 @@ Result<FrameParams> frame_params(const RunEnv& env, const Frames& f, const Frame
     if (std::isnan(ref_median[static_cast<size_t>(c)]))
       return make_error(Code::invalid_argument, settings.name, ": the reference ", frame_name(policy.reference, c),
                         " has no finite pixel: choose another reference frame");
+    if (policy.normalize == Normalize::multiplicative && ref_median[static_cast<size_t>(c)] == 0)
+      return make_error(Code::invalid_argument, settings.name, ": the reference ", frame_name(policy.reference, c),
+                        " has median 0: multiplicative normalization would scale every frame to 0 (use ADDITIVE or "
+                        "LINEAR_FIT, or another reference frame)");
   }
 
   std::mutex mutex;
