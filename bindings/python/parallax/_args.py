@@ -4,8 +4,11 @@ unknown names) with an InvalidArgumentError that names the argument."""
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import operator
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Dict, Optional, Tuple
 
@@ -25,20 +28,79 @@ def check_real_dtype(where: str, dtype: np.dtype, purpose: str) -> None:
                                    f"floating point), which are read as float32{hint}")
 
 
-def real_array(where: str, value: Any, purpose: str) -> Tuple[np.ndarray, bool]:
-    """``value`` as an ndarray of real numbers (masked samples become NaN), and whether that made a copy."""
+def masked_parts(value: Any) -> Tuple[Any, Any]:
+    """``value``'s data and its mask (True = masked; None when it carries none): a numpy masked array, an astropy
+    ``Masked`` array or an astropy ``NDData`` (``CCDData``) with a mask; anything else is its own data. Astropy's
+    classes are looked up only when astropy has been imported: before that, no instance of them can exist."""
     if np.ma.isMaskedArray(value):
-        check_real_dtype(where, value.dtype, purpose)
-        return value.astype(FLOAT32).filled(np.nan), True
-    array = np.asarray(value)
+        mask = np.ma.getmask(value)
+        return np.ma.getdata(value), None if mask is np.ma.nomask else mask
+    masked = sys.modules.get("astropy.utils.masked")
+    if masked is not None and isinstance(value, masked.Masked):
+        return value.unmasked, value.mask
+    nddata = sys.modules.get("astropy.nddata")
+    if nddata is not None and isinstance(value, nddata.NDData):
+        return value.data, value.mask
+    return value, None
+
+
+def real_parts(where: str, value: Any, purpose: str) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """``value`` as an ndarray of real numbers, not copied, and a boolean array of its shape marking its masked
+    samples (see :func:`masked_parts`), or None when none is masked."""
+    data, mask = masked_parts(value)
+    array = np.asarray(data)
     check_real_dtype(where, array.dtype, purpose)
-    return array, False
+    if mask is None:
+        return array, None
+    mask = np.asarray(mask, dtype=bool)
+    try:
+        mask = np.broadcast_to(mask, array.shape)
+    except ValueError:
+        raise InvalidArgumentError(f"{where} has a mask of shape {mask.shape} for data of shape {array.shape}") \
+            from None
+    return array, mask if mask.any() else None
+
+
+def real_array(where: str, value: Any, purpose: str) -> Tuple[np.ndarray, bool]:
+    """``value`` as an ndarray of real numbers (masked samples become NaN: see :func:`masked_parts`), and whether
+    that made a copy."""
+    array, mask = real_parts(where, value, purpose)
+    if mask is None:
+        return array, False
+    filled = array.astype(FLOAT32)
+    filled[mask] = np.nan
+    return filled, True
 
 
 def integer(field: str, value: Any, bits: int) -> int:
-    number = operator.index(value)  # TypeError for floats and strings, as Python does
+    try:
+        number = operator.index(value)  # floats and strings are refused, as Python's own int arguments do
+    except TypeError:
+        raise TypeError(f"{field} must be an integer, not {type(value).__name__}") from None
     if not -(1 << (bits - 1)) <= number < 1 << (bits - 1):
         raise InvalidArgumentError(f"{field} = {number} does not fit the C field (int{bits})")
+    return number
+
+
+def real(field: str, value: Any) -> float:
+    """A real number as a float: a Python or numpy number, or a 0-d numpy array of one (what numpy reductions
+    return); bools count, as they do for Python."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in REAL_KINDS:
+        value = value.item()
+    if isinstance(value, (str, bytes)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{field} must be a real number, not {type(value).__name__}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise InvalidArgumentError(f"{field} is beyond the range of a double") from None
+
+
+def sigma(field: str, value: Any) -> float:
+    """A clipping bound in standard deviations: finite and >= 0."""
+    number = real(field, value)
+    if not (math.isfinite(number) and number >= 0):
+        raise InvalidArgumentError(f"{field} = {number}: a clipping bound is a number of standard deviations, "
+                                   "finite and >= 0")
     return number
 
 

@@ -608,8 +608,9 @@ def test_layouts_that_need_a_copy_give_the_same_result(srt):
         "Fortran order": (np.asfortranarray(cube), 10),
         "transposed pixels": (np.swapaxes(np.swapaxes(cube, 1, 2).copy(), 1, 2), 10),
         "columns strided": (np.repeat(cube, 2, axis=2)[:, :, ::2], 10),
-        "mixed list": ([cube[0].astype(np.float64)] + list(cube[1:]), 1),
-        "list with one crop": ([np.pad(cube[0], 2)[2:-2, 2:-2]] + [np.array(f) for f in cube[1:]], 1),
+        # One frame the library cannot read in place: the binding's provider reads them all.
+        "mixed list": ([cube[0].astype(np.float64)] + list(cube[1:]), 10),
+        "list with one crop": ([np.pad(cube[0], 2)[2:-2, 2:-2]] + [np.array(f) for f in cube[1:]], 10),
         "nested lists": (cube.tolist(), 10),
         "rows reversed": (np.ascontiguousarray(cube[:, ::-1])[:, ::-1], 10),
         "unaligned": (_unaligned(cube), 10),
@@ -846,7 +847,7 @@ def test_bad_frames_are_refused_clearly(srt):
         parallax.stack(ok, shape=(3, 4, 5), runtime=srt)
     with pytest.raises(parallax.InvalidArgumentError, match="channels = 3.*1 channel"):
         parallax.stack(ok, channels=3, runtime=srt)
-    with pytest.raises(parallax.InvalidArgumentError, match="channels = 2147483648 does not fit"):
+    with pytest.raises(parallax.InvalidArgumentError, match="2147483648 channels; stack takes 1 to 64"):
         parallax.stack(lambda *a: 0, shape=(3, 2 ** 31, 1, 1), runtime=srt)
 
 
@@ -861,10 +862,14 @@ def test_bad_options_are_refused_clearly(srt):
         parallax.stack(ok, runtime=srt, combine="wmean", weights=[1, 2])
     with pytest.raises(parallax.InvalidArgumentError, match="'noise'"):
         parallax.stack(ok, runtime=srt, combine="wmean", weights="loud")
+    # Clipping bounds are checked by the binding, which names the argument that gave the value.
+    for options, message in ((dict(reject="sigma_clip", sigma=-1), "sigma = -1"),
+                             (dict(reject="sigma_clip", sigma_high=float("nan")), "sigma_high = nan"),
+                             (dict(sigma=3, sigma_low=float("inf")), "sigma_low = inf")):
+        with pytest.raises(parallax.InvalidArgumentError, match=message):
+            parallax.stack(ok, runtime=srt, **options)
     # What the library checks: its message names the field.
     library_checks = [
-        (dict(reject="sigma_clip", sigma=-1), "sigma_low"),
-        (dict(reject="sigma_clip", sigma_high=float("nan")), "sigma_high"),
         (dict(combine="wmean"), "WEIGHTED_MEAN"),
         (dict(weights=[1, 1, 1]), "WEIGHTED_MEAN"),
         (dict(combine="wmean", weights=[1, -1, 1]), r"frame_weights\[1\]"),

@@ -12,6 +12,11 @@
 // cannot swamp the others. Where a range lies far from c0 for its spread
 // (most of a pixel's samples are outliers), its sums are taken again about
 // its own median (prefix_sums_trusted).
+//
+// bindings/python/parallax/_pooled.py follows this rule to the same bits for
+// sigma_clipped_mean's pooled samples (axis=None: one pixel of millions of
+// frames, which plx_stack's per-frame bookkeeping would make huge): a change
+// here is a change there, and its tests compare the two.
 #pragma once
 
 #include <cmath>
