@@ -504,8 +504,9 @@ def stack(frames: FramesLike, *, runtime: Optional[Runtime] = None, combine: str
     :param return_count: fill ``count`` (default True).
     :param return_rejected: fill ``rejected_low``, ``rejected_high`` and ``frame_rejected``.
     :param return_frame_stats: fill ``frame_scale``, ``frame_offset`` and ``frame_weight``.
-    :param progress: called with a :class:`Progress` (items = output pixels x channels) as in
-        :meth:`Runtime.parallel_for`; returning True (or a non-zero int) cancels the stack.
+    :param progress: called with a :class:`Progress` as in :meth:`Runtime.parallel_for` (items = row units:
+        channels x column tiles x rows, as plx_stack counts them; with ``normalize`` or noise weights a first pass
+        over the frames reports before, items = frames); returning True (or a non-zero int) cancels the stack.
     :param cancel: a :class:`CancelToken` that stops the stack.
     :param workers: CPU workers; None (default) = the stack's plan.
     :param progress_interval_ms: minimum milliseconds between progress calls (default 200).

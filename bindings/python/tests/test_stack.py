@@ -807,6 +807,13 @@ def test_progress_counts_row_units(srt):
     parallax.stack(np.zeros((3, 2, 4, 12), np.float32), runtime=srt, progress=seen.append, progress_interval_ms=0)
     assert seen[-1].total == 2 * 4
     assert seen[-1].done == seen[-1].total
+    # Normalization measures the 3 frames first, and reports that pass, counting frames, to its end.
+    seen = []
+    data = np.random.default_rng(22).normal(100, 1, (3, 2, 4, 12)).astype(np.float32)
+    parallax.stack(data, runtime=srt, normalize="additive", progress=seen.append, progress_interval_ms=0)
+    frames = [p for p in seen if p.total == 3]
+    assert frames and frames[-1].done == 3 and seen.index(frames[-1]) < len(seen) - 1
+    assert seen[-1].total == 2 * 4 and seen[-1].done == 2 * 4
 
 
 def test_default_runtime_and_runtime_method(srt):
