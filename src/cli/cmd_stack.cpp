@@ -281,8 +281,9 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   const bool tty = !f.runtime.json && ::isatty(STDERR_FILENO);
   ProgressBar bar(tty);
   auto t_check = Clock::now();
-  // Open compressed inputs are held decompressed: a quarter of the budget for them.
-  const int64_t compressed_bytes = runtime.describe()["memory"]["budget_bytes"].get<int64_t>() / 4;
+  // Open compressed inputs are held decompressed: a quarter of the budget for
+  // them (asked only when there are some: describing discovers the devices).
+  const auto compressed_bytes = [&] { return runtime.describe()["memory"]["budget_bytes"].get<int64_t>() / 4; };
   const auto checked = [&](size_t done, size_t total) {
     check_interrupt();
     if (tty && (done % 16 == 0 || done == total)) {

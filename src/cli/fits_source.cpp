@@ -137,7 +137,8 @@ bool HandlePool::Source::unchanged() const {
 
 // ---- FrameSource ------------------------------------------------------------
 
-FrameSource::FrameSource(const std::vector<std::string>& paths, size_t max_open, int64_t memory_bytes,
+FrameSource::FrameSource(const std::vector<std::string>& paths, size_t max_open,
+                         const std::function<int64_t()>& memory_bytes,
                          const std::function<void(size_t, size_t)>& checked)
     : paths_(paths) {
   if (paths.empty()) throw FileError{"no input frames", "", "give FITS files as arguments or with --list FILE"};
@@ -178,7 +179,7 @@ FrameSource::FrameSource(const std::vector<std::string>& paths, size_t max_open,
   }
   sources_ = sources.size();
   if (largest_in_memory > 0)
-    max_open = std::min<size_t>(max_open, static_cast<size_t>(std::max<int64_t>(1, memory_bytes / largest_in_memory)));
+    max_open = std::min<size_t>(max_open, static_cast<size_t>(std::max<int64_t>(1, memory_bytes() / largest_in_memory)));
   pool_ = std::make_unique<HandlePool>(std::move(sources), std::max<size_t>(1, max_open));
 }
 

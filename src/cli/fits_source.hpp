@@ -75,8 +75,8 @@ class FrameSource {
   // `checked(done, total)` is called after each. The same file given twice
   // is read through one handle. Compressed files (.gz and the like: cfitsio
   // holds each open one decompressed in memory) are kept open only as many
-  // at a time as fit `memory_bytes`.
-  FrameSource(const std::vector<std::string>& paths, size_t max_open, int64_t memory_bytes,
+  // at a time as fit `memory_bytes()`, asked when there are some.
+  FrameSource(const std::vector<std::string>& paths, size_t max_open, const std::function<int64_t()>& memory_bytes,
               const std::function<void(size_t, size_t)>& checked = {});
 
   int64_t frames() const { return static_cast<int64_t>(frame_source_.size()); }
