@@ -35,6 +35,16 @@ std::string random_suffix() {
 }  // namespace
 
 OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
+  // Through a symbolic link the file it points to is replaced, and the link
+  // kept: the temporary file goes beside the target, not beside the link.
+  std::error_code error;
+  if (std::filesystem::is_symlink(path_, error)) {
+    const std::filesystem::path target = std::filesystem::canonical(path_, error);
+    if (error)
+      throw FileError{"the output is a symbolic link to nothing (" + error.message() + ")", path_,
+                      "remove the link, or give another name"};
+    path_ = target.string();
+  }
   const std::string dir = directory_of(path_);
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
@@ -191,6 +201,10 @@ void check_outputs(const std::vector<std::string>& outputs, const std::vector<st
     struct stat st {};
     if (::stat(out.c_str(), &st) != 0) continue;
     if (S_ISDIR(st.st_mode)) throw FileError{"the output is a directory", out, "give a file name"};
+    // A device or a pipe (-o /dev/stdout) would be replaced by a file named like it.
+    if (!S_ISREG(st.st_mode))
+      throw FileError{"the output is not a regular file (a device or a pipe)", out,
+                      "give a file name; FITS outputs are written to a temporary file and renamed"};
     // Before --overwrite is suggested: it would not help here.
     for (const std::string& in : inputs) {
       struct stat in_st {};

@@ -701,6 +701,26 @@ def test_extension_image_inherits_the_primary_keywords(tmp_path):
     assert sum("Flexible Image Transport System" in card for card in header["COMMENT"]) == 1
 
 
+def test_outputs_through_links_and_devices(tmp_path, two_frames):
+    """A link as the output: its target is replaced and the link kept (the temporary file goes beside the
+    target). A device (-o /dev/null): refused, since renaming over it would replace it with a file."""
+    target = tmp_path / "elsewhere" / "target.fits"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+    link = tmp_path / "link.fits"
+    link.symlink_to(target)
+    run_ok("-o", str(link), *two_frames, "--overwrite")
+    assert link.is_symlink() and fits.getdata(target).shape == (6, 8)
+    assert leftovers(tmp_path) == [] and leftovers(target.parent) == []
+    result = run("-o", "/dev/null", *two_frames, "--overwrite")
+    assert result.returncode != 0 and "not a regular file" in result.stderr, result.stderr
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    dangling = tmp_path / "dangling.fits"
+    dangling.symlink_to(tmp_path / "nowhere" / "x.fits")
+    result = run("-o", str(dangling), *two_frames)
+    assert result.returncode != 0 and "symbolic link to nothing" in result.stderr, result.stderr
+
+
 def test_same_output_spelled_two_ways(tmp_path, two_frames):
     (tmp_path / "d").mkdir()
     assert_fails(tmp_path, [*two_frames, "--count", str(tmp_path / "d" / ".." / "out.fits")],
