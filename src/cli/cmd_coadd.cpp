@@ -326,7 +326,9 @@ int run_coadd(CoaddFlags& f) {
   bar.clear();
   if (status != PLX_OK) {
     if (interrupted()) throw Interrupted{};
-    throw Failure{status, name_inputs(std::string("co-addition failed: ") + plx_last_error_message(), inputs)};
+    // Without the library's prefixes: the command's own comes first ("parallax coadd: co-addition failed: ...").
+    const std::string message = replaced(plx_last_error_message(), {{"plx_coadd: ", ""}, {"parallax coadd: ", ""}});
+    throw Failure{status, name_inputs("co-addition failed: " + message, inputs)};
   }
   check_interrupt();
 

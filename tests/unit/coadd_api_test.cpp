@@ -326,6 +326,26 @@ TEST(CoaddWcs, SameTangentPointIsAShiftAndScale) {
       << plx_last_error_message();
   in.wcs_header = "CTYPE1";  // not whole cards
   EXPECT_EQ(plx_coadd(rt.rt, &d, &r), PLX_ERR_INVALID_ARGUMENT);
+  // wcslib takes CRVAL2 = NAN: every pixel would map to nowhere, silently.
+  const std::string nan_crval =
+      header({"CTYPE1  = 'RA---TAN'", "CTYPE2  = 'DEC--TAN'", "CRVAL1  = 150.0", "CRVAL2  = NAN", "CRPIX1  = 20.0",
+              "CRPIX2  = 20.0", "CDELT1  = -0.01", "CDELT2  = 0.01"});
+  in.wcs_header = nan_crval.c_str();
+  EXPECT_EQ(plx_coadd(rt.rt, &d, &r), PLX_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(plx_last_error_message()).find("CRVAL2 = NAN is not a finite number"), std::string::npos)
+      << plx_last_error_message();
+  // wcslib's own words, not a bare status number.
+  const std::string zero_scale =
+      header({"CTYPE1  = 'RA---TAN'", "CTYPE2  = 'DEC--TAN'", "CRVAL1  = 150.0", "CRVAL2  = 2.0", "CRPIX1  = 20.0",
+              "CRPIX2  = 20.0", "CDELT1  = 0.0", "CDELT2  = 0.01"});
+  const std::string fortran =
+      header({"CTYPE1  = 'RA---TAN'", "CTYPE2  = 'DEC--TAN'", "CRVAL1  = 1.5D+02", "CRVAL2  = 2.0", "CRPIX1  = 20.0",
+              "CRPIX2  = 20.0", "CDELT1  = -0.01", "CDELT2  = 0.01   / degrees"});
+  in.wcs_header = fortran.c_str();  // FITS allows a D exponent; a comment after the value
+  EXPECT_EQ(plx_coadd(rt.rt, &d, &r), PLX_OK) << plx_last_error_message();
+  in.wcs_header = zero_scale.c_str();
+  EXPECT_EQ(plx_coadd(rt.rt, &d, &r), PLX_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(std::string(plx_last_error_message()).find("status 3"), std::string::npos) << plx_last_error_message();
   in.wcs_header = in_h.c_str();
   d.output_wcs_header = nullptr;
   EXPECT_EQ(plx_coadd(rt.rt, &d, &r), PLX_ERR_INVALID_ARGUMENT);

@@ -5,6 +5,7 @@
 #include <wcslib/wcshdr.h>
 #include <wcslib/wcsmath.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -129,6 +130,31 @@ Frame frame_of(const wcsprm& w, std::string& name) {
   return Frame::other;
 }
 
+// The first card among CRVALi, CRPIXi, CDELTi, CDi_j and PCi_j whose value
+// is not a finite number, said; "" when none. wcspih drops such a card
+// silently (CRVAL2 = NAN: the default 0 then put every pixel elsewhere, and
+// the output was empty without a word).
+std::string unreadable_number(const std::string& header) {
+  for (size_t at = 0; at + 80 <= header.size(); at += 80) {
+    const std::string card = header.substr(at, 80);
+    std::string key = card.substr(0, 8);
+    key.erase(key.find_last_not_of(' ') + 1);
+    const bool numeric =
+        key.rfind("CRVAL", 0) == 0 || key.rfind("CRPIX", 0) == 0 || key.rfind("CDELT", 0) == 0 ||
+        (key.size() >= 5 && (key.rfind("CD", 0) == 0 || key.rfind("PC", 0) == 0) && key.find('_') != std::string::npos);
+    if (!numeric || card.compare(8, 2, "= ") != 0) continue;
+    std::string value = card.substr(10, card.find('/', 10) == std::string::npos ? 70 : card.find('/', 10) - 10);
+    value.erase(value.find_last_not_of(' ') + 1);
+    value.erase(0, value.find_first_not_of(' '));
+    std::string number = value;
+    std::replace(number.begin(), number.end(), 'D', 'E');  // FITS allows Fortran's 1.5D+02
+    char* end = nullptr;
+    const double v = std::strtod(number.c_str(), &end);
+    if (value.empty() || *end != '\0' || !std::isfinite(v)) return key + " = " + value + " is not a finite number";
+  }
+  return "";
+}
+
 }  // namespace
 
 Wcs::~Wcs() {
@@ -142,10 +168,14 @@ void Wcs::free_parsed(Parsed& parsed) {
 }
 
 std::string Wcs::parse_header(std::string header, Parsed& parsed) {
+  if (std::string bad = unreadable_number(header); !bad.empty()) return bad;
   int nreject = 0;
   {
     static std::mutex parser;  // wcspih's flex scanner is not reentrant
     std::lock_guard<std::mutex> lock(parser);
+    // wcslib's messages name what is wrong ("status 3" does not); off by default.
+    static const bool messages = (wcserr_enable(1), true);
+    (void)messages;
     const int status =
         wcspih(header.data(), static_cast<int>(header.size() / 80), WCSHDR_all, 0, &nreject, &parsed.nwcs, &parsed.all);
     if (status != 0) {
