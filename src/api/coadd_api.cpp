@@ -183,6 +183,12 @@ plx_status_t to_coadd_call(const char* fn, const plx_coadd_desc_t& d, CoaddCall&
   if (d.height < 1 || d.width < 1) return bad("height and width must be >= 1, got ", d.height, " x ", d.width);
   if (static_cast<long double>(d.height) * d.width > static_cast<long double>(INT64_MAX / 16))
     return bad("height x width overflows 64 bits");
+  // No machine addresses more (64-bit CPUs map 48 to 57 bits): a larger image
+  // is a wrong size, and the sizes of a row's tiles (up to 160 bytes a pixel)
+  // would overflow.
+  if (static_cast<long double>(d.height) * d.width * 4 > static_cast<long double>(int64_t{1} << 56))
+    return bad("height x width is ", static_cast<double>(d.height) * static_cast<double>(d.width),
+               " pixels, more than any address space holds (2^54 floats): check the sizes");
   if (d.interpolation < 0 || d.interpolation > PLX_INTERP_LANCZOS3)
     return bad("interpolation ", d.interpolation,
                " is not a plx_interpolation_t (NEAREST 0, BILINEAR 1, BICUBIC 2, LANCZOS3 3)");

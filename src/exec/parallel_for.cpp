@@ -6,6 +6,7 @@
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <vector>
 
@@ -44,6 +45,7 @@ class ChunkLoop {
       raise_to(peak_, running_.fetch_add(1, std::memory_order_relaxed) + 1);
       int code = 0;
       std::string what;
+      bool out_of_memory = false;
       auto fault = env_.faults.empty() ? std::nullopt : env_.faults.for_chunk(chunk);
       if (fault) {
         code = static_cast<int>(fault->code);
@@ -51,6 +53,10 @@ class ChunkLoop {
       } else {
         try {
           code = body(lo, hi, worker);
+        } catch (const std::bad_alloc&) {  // the library's own work: C and Python callbacks cannot throw here
+          code = -1;
+          out_of_memory = true;
+          what = ": out of memory (std::bad_alloc)";
         } catch (const std::exception& e) {
           code = -1;
           what = cat(": the callback threw: ", e.what());
@@ -62,7 +68,7 @@ class ChunkLoop {
       running_.fetch_sub(1, std::memory_order_relaxed);
       run_.fetch_add(1, std::memory_order_relaxed);
       if (code != 0) {
-        fail(chunk, lo, hi, worker, code, std::move(what), fault.has_value());
+        fail(Failure{chunk, lo, hi, worker, code, std::move(what), fault.has_value(), out_of_memory});
         return;
       }
       progress_.add(hi - lo, (hi - lo) * settings_.bytes_per_item);
@@ -84,8 +90,15 @@ class ChunkLoop {
       r.failed_begin = failure_->lo;
       r.failed_end = failure_->hi;
       r.callback_code = failure_->code;
-      out.code = failure_->injected ? static_cast<Code>(failure_->code) : Code::task_failed;
-      out.message = failure_->injected
+      out.code = failure_->injected        ? static_cast<Code>(failure_->code)
+                 : failure_->out_of_memory ? Code::out_of_memory
+                                           : Code::task_failed;
+      out.message = failure_->out_of_memory
+                        ? cat(settings_.name, ": out of memory for items [", failure_->lo, ", ", failure_->hi,
+                              ") on worker ", failure_->worker,
+                              ": lower the memory budget (ram_fraction, memory_budget_bytes) or the workers, or free "
+                              "memory")
+                    : failure_->injected
                         ? cat(settings_.name, ": items [", failure_->lo, ", ", failure_->hi, ") on worker ",
                               failure_->worker, " failed with ", status_name(out.code), failure_->what)
                         : cat(settings_.name, ": the callback returned ", failure_->code, " for items [", failure_->lo,
@@ -104,14 +117,14 @@ class ChunkLoop {
     int worker, code;
     std::string what;
     bool injected;
+    bool out_of_memory;  // std::bad_alloc in the body
   };
 
-  void fail(int64_t chunk, int64_t lo, int64_t hi, int worker, int code, std::string what, bool injected) {
+  void fail(Failure failure) {
     stop_.stop();
     std::lock_guard lock(failure_mutex_);
     ++failures_;
-    if (!failure_ || chunk < failure_->chunk)
-      failure_ = Failure{chunk, lo, hi, worker, code, std::move(what), injected};
+    if (!failure_ || failure.chunk < failure_->chunk) failure_ = std::move(failure);
   }
 
   const RunEnv& env_;

@@ -550,6 +550,12 @@ TEST(CoaddBadInput, EveryFieldIsCheckedAndNamed) {
   expect(PLX_ERR_INVALID_ARGUMENT, "desc.inputs is NULL", [](I&, D& d, R&, T&) { d.inputs = nullptr; });
   expect(PLX_ERR_INVALID_ARGUMENT, "desc.height", [](I&, D& d, R&, T&) { d.height = 0; });
   expect(PLX_ERR_INVALID_ARGUMENT, "overflows", [](I&, D& d, R&, T&) { d.height = d.width = INT64_MAX / 2; });
+  // A row of 2^58 pixels: its tiles' bytes (160 a pixel for MEDIAN) wrapped and passed the budget check.
+  expect(PLX_ERR_INVALID_ARGUMENT, "more than any address space", [](I&, D& d, R&, T&) {
+    d.height = 1;
+    d.width = int64_t{1} << 58;
+    d.combine = PLX_COADD_MEDIAN;
+  });
   expect(PLX_ERR_INVALID_ARGUMENT, "desc.interpolation", [](I&, D& d, R&, T&) { d.interpolation = 4; });
   expect(PLX_ERR_INVALID_ARGUMENT, "desc.combine", [](I&, D& d, R&, T&) { d.combine = -1; });
   expect(PLX_ERR_INVALID_ARGUMENT, "desc.device", [](I&, D& d, R&, T&) { d.device = 3; });

@@ -175,6 +175,23 @@ TEST(ParallelFor, AThrowingCallbackIsAFailureNotACrash) {
   EXPECT_NE(last_error().find("disk full"), std::string::npos) << last_error();
 }
 
+// Running out of memory is said as such (the library's own loops allocate in
+// their bodies: co-addition's MEDIAN samples), not as a failing callback.
+TEST(ParallelFor, BadAllocIsOutOfMemory) {
+  Runtime r;
+  plx_run_options_t o = options(2, 10);
+  plx_run_report_t report;
+  report.struct_size = sizeof report;
+  o.report = &report;
+  auto body = [](int64_t lo, int64_t, int32_t, void*) -> int {
+    if (lo >= 50) throw std::bad_alloc();
+    return 0;
+  };
+  EXPECT_EQ(plx_parallel_for(r.rt, nullptr, 0, 1000, body, nullptr, &o), PLX_ERR_OUT_OF_MEMORY);
+  EXPECT_NE(last_error().find("out of memory for items [50, 60)"), std::string::npos) << last_error();
+  EXPECT_EQ(report.failed_begin, 50);
+}
+
 // ---- reductions -------------------------------------------------------------
 
 std::vector<double> noisy_values(size_t n) {
