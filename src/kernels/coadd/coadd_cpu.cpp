@@ -187,10 +187,28 @@ class CpuCoadd {
 
 }  // namespace
 
+// The most inputs whose boxes share an output row: a bound on the samples
+// MEDIAN holds for one pixel.
+int64_t deepest_row_overlap(const CoaddJob& job) {
+  std::vector<std::pair<int64_t, int>> edges;  // (row, +1 where a box starts, -1 past its end)
+  for (const Input& in : job.inputs)
+    if (!in.box.empty()) {
+      edges.emplace_back(in.box.y0, 1);
+      edges.emplace_back(in.box.y1, -1);
+    }
+  std::sort(edges.begin(), edges.end());  // at one row, ends before starts
+  int64_t depth = 0, deepest = 0;
+  for (const auto& [row, step] : edges) deepest = std::max(deepest, depth += step);
+  return deepest;
+}
+
 int64_t tile_bytes_per_pixel(const CoaddJob& job) {
   int64_t bytes = 2 * sizeof(double);
   if (job.combine != Combine::mean && job.combine != Combine::sum) bytes += sizeof(double);
-  if (job.combine == Combine::median) bytes += 16 * static_cast<int64_t>(std::min<size_t>(job.inputs.size(), 8));
+  // MEDIAN: a (pixel, value) pair per sample, up to as much again of the vector's spare capacity, and
+  // stable_sort's buffer. Counting at most 8 samples had let 256 overlapping inputs take 1.5 GB against a
+  // 64 MiB budget.
+  if (job.combine == Combine::median) bytes += 3 * 16 * std::max<int64_t>(1, deepest_row_overlap(job));
   if (job.sink) bytes += 2 * sizeof(float);
   return bytes;
 }
