@@ -269,6 +269,19 @@ int run_coadd(CoaddFlags& f) {
   bar.clear();
   const double read_s = seconds(t_read);
   check_interrupt();
+  // The command holds the output (and footprint) in memory: say so before
+  // creating files of that size (an --auto-frame grid can be terabytes).
+  const long double output_bytes =
+      static_cast<long double>(grid.width) * static_cast<long double>(grid.height) * 4 * (footprint_out ? 2 : 1);
+  const int64_t budget = runtime.describe()["memory"]["budget_bytes"].get<int64_t>();
+  if (output_bytes > static_cast<long double>(budget))
+    throw FileError{"the output grid, " + std::to_string(grid.width) + " x " + std::to_string(grid.height) +
+                        " pixels, needs " + format_bytes(static_cast<double>(output_bytes)) +
+                        (footprint_out ? " with its footprint" : "") + " in memory, more than the memory budget (" +
+                        format_bytes(static_cast<double>(budget)) + ")",
+                    f.auto_frame ? "" : f.reference,
+                    f.auto_frame ? "give --reference with a smaller grid, or raise --ram-fraction"
+                                 : "give a smaller reference grid, or raise --ram-fraction"};
 
   // The outputs' headers: the grid's WCS.
   t_write = Clock::now();

@@ -65,12 +65,12 @@ File open_read(const std::string& path, const std::string& missing_advice) {
     throw FileError{std::string("cannot read the file: ") + std::strerror(err), path,
                     "check the path and its permissions"};
   }
-  if (S_ISDIR(st.st_mode)) throw FileError{"is a directory, not a FITS file", path, "give FITS files"};
+  if (S_ISDIR(st.st_mode)) throw FileError{"the input is a directory, not a FITS file", path, "give FITS files"};
   // A pipe or a device would block or be read once: FITS inputs are read
   // again, tile by tile.
   if (!S_ISREG(st.st_mode))
-    throw FileError{S_ISFIFO(st.st_mode) ? "is a pipe, not a FITS file" : "is not a regular file", path,
-                    "give FITS files on disk"};
+    throw FileError{S_ISFIFO(st.st_mode) ? "the input is a pipe, not a FITS file" : "the input is not a regular file",
+                    path, "give FITS files on disk"};
   if (::access(path.c_str(), R_OK) != 0)
     throw FileError{std::string("cannot read the file: ") + std::strerror(errno), path, "check its permissions"};
   if (path.size() >= FLEN_FILENAME)

@@ -341,9 +341,12 @@ TanFrame optimal_tan_frame(const std::vector<const Celestial*>& inputs,
   out.crpix[1] = (1.0 - ymin) + 0.5;
   // Python's round(): half to even, as nearbyint in the default rounding mode.
   const double w = std::nearbyint(xmax - xmin), h = std::nearbyint(ymax - ymin);
-  if (!(w >= 1 && h >= 1 && w * h <= 0x1p40))
-    throw FileError{"the optimal frame would be " + std::to_string(w) + " x " + std::to_string(h) + " pixels", "",
+  if (!(w >= 1 && h >= 1 && w * h <= 0x1p40)) {
+    char size[96];
+    std::snprintf(size, sizeof size, "%.0f x %.0f", w, h);  // whole pixels (not 100000000.000000)
+    throw FileError{std::string("the optimal frame would be ") + size + " pixels", "",
                     "give --reference HEADER with a grid of your own"};
+  }
   out.width = static_cast<int64_t>(w);
   out.height = static_cast<int64_t>(h);
   return out;

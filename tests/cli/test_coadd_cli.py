@@ -546,6 +546,14 @@ def test_auto_frame_needs_one_frame(field, tmp_path):
     assert_fails(tmp_path, ["--auto-frame", field["inputs"][0], galactic], "Galactic", "ICRS", f"({galactic})")
 
 
+def test_an_output_beyond_the_memory_budget_is_refused_before_any_file(field, tmp_path):
+    """The command holds the output and footprint in memory: 80 x 90 x 2 floats (57.6 kB) against a budget of
+    1e-7 x the available memory (under 57 kB below 570 GB) are refused up front, naming the sizes."""
+    assert_fails(tmp_path, ["--reference", field["reference"], *field["inputs"], "--ram-fraction", "1e-7"],
+                 "the output grid, 90 x 80 pixels, needs", "with its footprint", "more than the memory budget",
+                 f"({field['reference']})")
+
+
 def test_outputs_exist_or_are_inputs(field, tmp_path):
     out = tmp_path / "out.fits"
     out.write_text("precious")
