@@ -345,7 +345,8 @@ TEST(CoaddWcs, SameTangentPointIsAShiftAndScale) {
   EXPECT_EQ(plx_coadd(rt.rt, &d, &r), PLX_OK) << plx_last_error_message();
   in.wcs_header = zero_scale.c_str();
   EXPECT_EQ(plx_coadd(rt.rt, &d, &r), PLX_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(std::string(plx_last_error_message()).find("status 3"), std::string::npos) << plx_last_error_message();
+  EXPECT_NE(std::string(plx_last_error_message()).find("Linear transformation matrix is singular"), std::string::npos)
+      << plx_last_error_message();
   in.wcs_header = in_h.c_str();
   d.output_wcs_header = nullptr;
   EXPECT_EQ(plx_coadd(rt.rt, &d, &r), PLX_ERR_INVALID_ARGUMENT);

@@ -173,9 +173,6 @@ std::string Wcs::parse_header(std::string header, Parsed& parsed) {
   {
     static std::mutex parser;  // wcspih's flex scanner is not reentrant
     std::lock_guard<std::mutex> lock(parser);
-    // wcslib's messages name what is wrong ("status 3" does not); off by default.
-    static const bool messages = (wcserr_enable(1), true);
-    (void)messages;
     const int status =
         wcspih(header.data(), static_cast<int>(header.size() / 80), WCSHDR_all, 0, &nreject, &parsed.nwcs, &parsed.all);
     if (status != 0) {
@@ -187,9 +184,12 @@ std::string Wcs::parse_header(std::string header, Parsed& parsed) {
   wcsprm& p = parsed.all[0];
   int stat[NWCSFIX];
   wcsfix(7, nullptr, &p, stat);  // e.g. DATE-OBS, units: as astropy does
+  // wcsset's status in wcslib's words ("status 3" says nothing); its
+  // detailed messages (wcserr_enable) are left off: they leak.
   if (int status = wcsset(&p); status != 0)
-    return "wcslib rejects the WCS: " +
-           (p.err && p.err->msg ? std::string(p.err->msg) : "status " + std::to_string(status));
+    return "wcslib rejects the WCS: " + (status > 0 && status <= WCSERR_UNSET
+                                             ? std::string(wcs_errmsg[status]) + " (status " + std::to_string(status) + ")"
+                                             : "status " + std::to_string(status));
   return "";
 }
 
