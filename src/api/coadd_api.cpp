@@ -11,6 +11,7 @@
 
 #include "api/guard.hpp"
 #include "api/handles.hpp"
+#include "api/kernel_devices.hpp"
 #include "api/run_options.hpp"
 #include "api/struct_io.hpp"
 #include "core/runtime.hpp"
@@ -228,21 +229,16 @@ plx_status_t to_coadd_call(const char* fn, const plx_coadd_desc_t& d, CoaddCall&
   return PLX_OK;
 }
 
-// The devices that resample (none: the CPU): AUTO takes GPUs and
-// accelerators, GPU any OpenCL device with double precision (PoCL too); a
-// device must hold every input image at once, and the memory budget their
-// host copy (the upload) besides an output row.
-plx_status_t choose_devices(const char* fn, plx::Runtime& rt, int32_t preference, const CoaddJob& job,
+// The devices that resample (none: the CPU), kernel_devices_for's (which
+// may turn `preference` from AUTO to GPU); a device must hold every input
+// image at once, and the memory budget their host copy (the upload) besides
+// an output row.
+plx_status_t choose_devices(const char* fn, plx::Runtime& rt, int32_t& preference, const CoaddJob& job,
                             const RunSettings& settings, std::vector<int>& devices) {
-  if (preference == PLX_PREFER_CPU) return PLX_OK;
+  std::vector<int> candidates;
+  if (plx_status_t s = kernel_devices_for(fn, rt, preference, candidates); s != PLX_OK) return s;
+  if (candidates.empty()) return PLX_OK;  // CPU, or AUTO without a GPU: nothing to say
   const bool required = rt.config().planner.policy == plx::DevicePolicy::gpu_required;
-  const std::vector<int> candidates = rt.kernel_devices(preference == PLX_PREFER_GPU);
-  if (preference == PLX_PREFER_GPU && candidates.empty())
-    return fail(PLX_ERR_NO_DEVICE, fn, required ? ": the runtime is GPU_REQUIRED" : ": desc.device is GPU",
-                " but the runtime has no usable OpenCL device with double precision (cl_khr_fp64; see parallax "
-                "info): use ",
-                required ? "desc.device CPU, or a runtime with device_policy AUTO" : "desc.device AUTO or CPU");
-  if (candidates.empty()) return PLX_OK;  // AUTO without a GPU: the CPU, nothing to say
   const int64_t resident = device_resident_bytes(job);
   const Machine m = rt.machine();
   for (int i : candidates) {
@@ -344,11 +340,7 @@ PLX_API plx_status_t plx_coadd(plx_runtime_t* runtime, const plx_coadd_desc_t* d
       };
     }
     if (settings.memory_budget_bytes <= 0) settings.memory_budget_bytes = rt.memory_budget();
-    // A GPU_REQUIRED runtime takes AUTO as GPU: a device of any type, and no
-    // CPU fallback (an explicit CPU is the caller's choice, as for plx_gemm).
-    const int32_t preference =
-        rt.config().planner.policy == plx::DevicePolicy::gpu_required && d.device == PLX_PREFER_AUTO ? PLX_PREFER_GPU
-                                                                                                     : d.device;
+    int32_t preference = d.device;  // GPU where the runtime requires one
     std::vector<int> devices;
     if (plx_status_t s = choose_devices(fn, rt, preference, job, settings, devices); s != PLX_OK) return s;
     for (const std::string& note : call.notes) rt.run_env().log.log(LogLevel::info, cat(fn, ": ", note));

@@ -8,6 +8,7 @@
 
 #include "api/guard.hpp"
 #include "api/handles.hpp"
+#include "api/kernel_devices.hpp"
 #include "api/run_options.hpp"
 #include "api/struct_io.hpp"
 #include "kernels/stack/frame_stats.hpp"
@@ -230,24 +231,15 @@ struct Prepared {
   StackCall call;
   RunSettings settings;
   plx_run_report_t* report = nullptr;
-  std::vector<int> devices;  // GPU: any usable device with double precision (PoCL
-                             // included); AUTO: GPUs and accelerators only, as a CPU
-                             // OpenCL device is slower than the CPU path
+  std::vector<int> devices;  // kernel_devices_for's
   std::optional<StackPlan> plan;
 };
 
 plx_status_t prepare(const char* fn, plx::Runtime& rt, Prepared& p) {
   if (plx_status_t s = to_settings(fn, rt, nullptr, p.call.run_options, p.settings, &p.report); s != PLX_OK) return s;
-  // A GPU_REQUIRED runtime takes AUTO as GPU: a device of any type, and no
-  // CPU fallback (an explicit CPU is the caller's choice, as for plx_gemm).
-  const bool required = rt.config().planner.policy == plx::DevicePolicy::gpu_required;
-  if (required && p.call.where == Where::automatic) p.call.where = Where::gpu;
-  if (p.call.where != Where::cpu) p.devices = rt.kernel_devices(p.call.where == Where::gpu);
-  if (p.call.where == Where::gpu && p.devices.empty())
-    return fail(PLX_ERR_NO_DEVICE, fn, required ? ": the runtime is GPU_REQUIRED" : ": desc.device is GPU",
-                " but the runtime has no usable OpenCL device with double precision (cl_khr_fp64; see parallax "
-                "info): use ",
-                required ? "desc.device CPU, or a runtime with device_policy AUTO" : "desc.device AUTO or CPU");
+  auto preference = static_cast<int32_t>(p.call.where);
+  if (plx_status_t s = kernel_devices_for(fn, rt, preference, p.devices); s != PLX_OK) return s;
+  p.call.where = static_cast<Where>(preference);  // GPU where the runtime requires one
   auto planned = plan_stack(rt, p.call.frames, p.settings.name, p.settings.memory_budget_bytes);
   if (!planned) return set_error(fn, planned.error());
   p.plan = std::move(planned).value();
