@@ -396,9 +396,10 @@ Result<int> fit_workers(const Context& c, int workers, int64_t cpu_room, int64_t
         " (per_worker_bytes ", bytes(c.w.per_worker_bytes), " + ", c.sizes.min_what, " of ", bytes(c.sizes.min_input),
         " x working_set_factor ", c.w.working_set_factor, ") but the ", budget_said(c),
         staging > 0 ? cat(" less device staging ", bytes(staging)) : std::string(), " leaves ",
-        bytes(cpu_room > 0 ? cpu_room : 0),
-        ". Raise ram_fraction, free memory, lower working_set_factor or per_worker_bytes, or give rows so items "
-        "can be split.");
+        bytes(cpu_room > 0 ? cpu_room : 0), ". ",
+        c.w.advice.empty() ? "Raise ram_fraction, free memory, lower working_set_factor or per_worker_bytes, or give "
+                             "rows so items can be split."
+                           : c.w.advice);
   if (fit >= workers) return workers;
   c.why.push_back(cat("cpu_workers cut to ", static_cast<int>(fit), " so each holds ",
                       c.w.per_worker_bytes > 0 ? cat("per_worker_bytes ", bytes(c.w.per_worker_bytes), " plus ") : "",

@@ -37,6 +37,10 @@ struct Workload {
   int64_t per_worker_bytes = 0;
   int max_workers = 0;
   DevicePreference preferred_device = DevicePreference::automatic;
+  // What to do when one worker does not fit, in the caller's terms (a
+  // built-in kernel's caller sets none of the fields above); empty: the
+  // general advice, which names them.
+  std::string advice;
 };
 
 // The runtime options the planner follows.

@@ -77,6 +77,7 @@ Result<StackPlan> plan_stack(Runtime& runtime, const Frames& frames, const std::
     w.working_set_factor = 1.0;
     w.per_worker_bytes = worker_scratch_bytes(frames.count, cols);
     w.preferred_device = DevicePreference::cpu;
+    w.advice = "Raise the budget (run options memory_budget_bytes, runtime ram_fraction) or stack fewer frames.";
     auto plan = runtime.plan(w, run_budget_bytes);
     if (plan) {
       sp.plan = std::move(plan).value();
@@ -89,14 +90,9 @@ Result<StackPlan> plan_stack(Runtime& runtime, const Frames& frames, const std::
       return sp;
     }
     if (plan.error().code != Code::out_of_memory) return plan.error();
-    if (cols <= 16) {  // the planner's figures, but its advice (for workloads in general) in a stack's terms
-      std::string figures = plan.error().message;
-      figures = figures.substr(0, figures.find(". Raise ram_fraction"));
+    if (cols <= 16)
       return make_error(Code::out_of_memory, name, ": the smallest tile, ", cols, " columns of a row through all ",
-                        frames.count, " frames, does not fit a worker in the memory budget (", figures,
-                        "). Raise the budget (run options memory_budget_bytes, runtime ram_fraction) or stack fewer "
-                        "frames.");
-    }
+                        frames.count, " frames, does not fit a worker in the memory budget: ", plan.error().message);
     cols = std::max<int64_t>(16, cols / 2);
   }
 }
