@@ -273,7 +273,7 @@ int run_coadd(CoaddFlags& f) {
   // creating files of that size (an --auto-frame grid can be terabytes).
   const long double output_bytes =
       static_cast<long double>(grid.width) * static_cast<long double>(grid.height) * 4 * (footprint_out ? 2 : 1);
-  const int64_t budget = runtime.describe()["memory"]["budget_bytes"].get<int64_t>();
+  const int64_t budget = runtime.memory_budget_bytes();
   if (output_bytes > static_cast<long double>(budget))
     throw FileError{"the output grid, " + std::to_string(grid.width) + " x " + std::to_string(grid.height) +
                         " pixels, needs " + format_bytes(static_cast<double>(output_bytes)) +
@@ -314,9 +314,7 @@ int run_coadd(CoaddFlags& f) {
   desc.output_wcs_header = grid.cards.c_str();
   desc.interpolation = kInterp.at(f.interp);
   desc.combine = kCombine.at(f.combine);
-  desc.device = f.runtime.device == "cpu"   ? PLX_PREFER_CPU
-                : f.runtime.device == "gpu" ? PLX_PREFER_GPU
-                                            : PLX_PREFER_AUTO;
+  desc.device = f.runtime.device_preference();
   plx_run_options_t run;
   check(plx_run_options_init(&run, sizeof run));
   run.name = "parallax coadd";
@@ -380,13 +378,7 @@ int run_coadd(CoaddFlags& f) {
 
   // The summary.
   const double total_s = seconds(t_start);
-  std::string device = "cpu";
-  if (result.device_index >= 0) {
-    device = "device " + std::to_string(result.device_index);
-    const json described = runtime.describe();
-    for (const json& d : described["devices"])
-      if (d["index"] == result.device_index) device = d["name"].get<std::string>();
-  }
+  const std::string device = runtime.device_name(result.device_index);
   const wcs::Celestial& sky = *grid.sky;
   if (f.runtime.json) {
     json inputs_doc = json::array();

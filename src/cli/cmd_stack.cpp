@@ -283,7 +283,7 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   auto t_check = Clock::now();
   // Open compressed inputs are held decompressed: a quarter of the budget for
   // them (asked only when there are some: describing discovers the devices).
-  const auto compressed_bytes = [&] { return runtime.describe()["memory"]["budget_bytes"].get<int64_t>() / 4; };
+  const auto compressed_bytes = [&] { return runtime.memory_budget_bytes() / 4; };
   const auto checked = [&](size_t done, size_t total) {
     check_interrupt();
     if (tty && (done % 16 == 0 || done == total)) {
@@ -333,9 +333,7 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   if (given_weights) desc.frame_weights = weights.data();
   desc.normalize = kNormalize.at(f.normalize);
   desc.reference_frame = f.reference - 1;
-  desc.device = f.runtime.device == "cpu"   ? PLX_PREFER_CPU
-                : f.runtime.device == "gpu" ? PLX_PREFER_GPU
-                                            : PLX_PREFER_AUTO;
+  desc.device = f.runtime.device_preference();
   plx_run_options_t run;
   check(plx_run_options_init(&run, sizeof run));
   run.name = "parallax stack";
@@ -434,13 +432,7 @@ int run_stack(StackFlags& f, const CLI::App& cmd) {
   const double total_s = seconds(t_start);
   // The rest: the runtime's creation (OpenCL discovery), the plan, options.
   const double setup_s = std::max(0.0, total_s - read_s - compute_s - write_s);
-  std::string device = "cpu";
-  if (result.device_index >= 0) {
-    device = "device " + std::to_string(result.device_index);
-    const json described = runtime.describe();
-    for (const json& d : described["devices"])
-      if (d["index"] == result.device_index) device = d["name"].get<std::string>();
-  }
+  const std::string device = runtime.device_name(result.device_index);
   int64_t low_total = 0, high_total = 0;
   for (int32_t v : low) low_total += v;
   for (int32_t v : high) high_total += v;

@@ -97,6 +97,15 @@ Runtime::~Runtime() { plx_runtime_destroy(runtime_); }
 
 nlohmann::json Runtime::describe() const { return describe_json(runtime_, plx_runtime_describe_json); }
 
+int64_t Runtime::memory_budget_bytes() const { return describe()["memory"]["budget_bytes"].get<int64_t>(); }
+
+std::string Runtime::device_name(int32_t index) const {
+  if (index < 0) return "cpu";
+  for (const nlohmann::json& d : describe()["devices"])
+    if (d["index"] == index) return d["name"].get<std::string>();
+  return "device " + std::to_string(index);
+}
+
 std::optional<int64_t> parse_size(const std::string& text) {
   size_t i = 0;
   while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;

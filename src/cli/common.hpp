@@ -29,6 +29,11 @@ struct RuntimeFlags {
   int reserve_cpus = 0;
   int max_cpu_workers = 0;
   std::string cache_dir;  // not a flag: empty = the library's default
+
+  // --device as a desc.device (a plx_device_preference_t).
+  int32_t device_preference() const {
+    return device == "cpu" ? PLX_PREFER_CPU : device == "gpu" ? PLX_PREFER_GPU : PLX_PREFER_AUTO;
+  }
 };
 
 void add_runtime_flags(CLI::App& command, RuntimeFlags& flags);
@@ -51,6 +56,10 @@ class Runtime {
   Runtime& operator=(const Runtime&) = delete;
   plx_runtime_t* get() const { return runtime_; }
   nlohmann::json describe() const;
+  // Its RAM budget (describing it discovers the devices: ask when needed).
+  int64_t memory_budget_bytes() const;
+  // A run's result.device_index said: "cpu" (-1) or the device's name.
+  std::string device_name(int32_t index) const;
 
  private:
   plx_runtime_t* runtime_ = nullptr;
